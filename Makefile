@@ -1,0 +1,41 @@
+# imlimits: `make run` serves on the embedded default, `make test` runs every test.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+LISTEN ?= 127.0.0.1:50051
+PROTOS := $(wildcard protos/imlimits/v1/*.proto)
+
+.PHONY: run test lint proto proto-check redis-server clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# Debian's redis-server package where the machine has none (needs root or sudo).
+redis-server:
+	@command -v redis-server >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+
+run: $(VENV)/.installed redis-server
+	$(VENV)/bin/imlimits-server --listen $(LISTEN)
+
+test: $(VENV)/.installed redis-server
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check server client tests
+	$(VENV)/bin/mypy
+
+# Regenerates gen/ from protos/; the generated files are committed and
+# tests/test_generated.py checks they match the protos.
+proto: $(VENV)/.installed
+	rm -f gen/imlimits/v1/*_pb2*.py gen/imlimits/v1/*_pb2*.pyi
+	$(PY) -m grpc_tools.protoc -Iprotos --python_out=gen --grpc_python_out=gen \
+	  --plugin=protoc-gen-mypy=$(VENV)/bin/protoc-gen-mypy --mypy_out=gen \
+	  --plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc --mypy_grpc_out=gen $(PROTOS)
+
+clean:
+	rm -rf $(VENV) imlimits-data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,93 @@
+"""The vocabulary of limit checks: group types and the IM error codes with their messages."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from imlimits_server.core.editions import Limits
+
+
+class GroupType(enum.Enum):
+    """Group types; the values are how the store spells them."""
+
+    WORK = "work"            # formerly Private
+    PUBLIC = "public"
+    MEETING = "meeting"      # formerly ChatRoom
+    AVCHATROOM = "av"
+    COMMUNITY = "community"
+
+    @property
+    def owner_is_member(self) -> bool:
+        """An AVChatRoom's owner becomes a member only through JoinGroup."""
+        return self is not GroupType.AVCHATROOM
+
+
+class ImCode(enum.IntEnum):
+    """The IM platform's documented error codes that a check can answer."""
+
+    OK = 0
+    AV_ROOM_WITH_MEMBERS = 10007
+    GROUP_NOT_FOUND = 10010
+    GROUP_FULL = 10014
+    GROUP_ID_IN_USE = 10021
+    GROUP_ID_OWNED_BY_CALLER = 10025
+    AV_ROOM_LIMIT = 10036
+    USER_GROUP_LIMIT = 10037
+    GROUP_MEMBER_LIMIT = 10038
+    NOT_ULTIMATE = 10059
+    APP_DISABLED = 60016
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    code: ImCode
+    limit: int = 0
+    current: int = 0
+    denied_users: tuple[str, ...] = ()
+
+    @property
+    def allowed(self) -> bool:
+        return self.code is ImCode.OK
+
+    def info(self) -> str:
+        """A sentence an IM backend can log or show: which limit, and its value."""
+        match self.code:
+            case ImCode.OK:
+                return "admitted"
+            case ImCode.AV_ROOM_WITH_MEMBERS:
+                return "an AVChatRoom is created without members; members join with JoinGroup"
+            case ImCode.GROUP_NOT_FOUND:
+                return "the group does not exist or was destroyed"
+            case ImCode.GROUP_FULL:
+                return f"the group's own max_members {self.limit} is reached ({self.current} members)"
+            case ImCode.GROUP_ID_IN_USE:
+                return "the group id is already in use"
+            case ImCode.GROUP_ID_OWNED_BY_CALLER:
+                return "the group id is in use by a group this owner created; a retry may treat it as success"
+            case ImCode.AV_ROOM_LIMIT:
+                return f"av_rooms limit {self.limit} reached ({self.current} AV chat rooms exist)"
+            case ImCode.USER_GROUP_LIMIT:
+                users = ", ".join(self.denied_users)
+                return f"user_group_limit {self.limit} reached for {users} (first has {self.current} groups)"
+            case ImCode.GROUP_MEMBER_LIMIT:
+                return f"the plan's member limit {self.limit} would be exceeded (compared with {self.current})"
+            case ImCode.NOT_ULTIMATE:
+                return "Community groups need EDITION_ULTIMATE"
+            case ImCode.APP_DISABLED:
+                return "the app is deactivated (停用)"
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    code: ImCode
+    released: int = 0
+
+
+@dataclass(frozen=True)
+class UsageResult:
+    limits: Limits
+    av_rooms: int
+    groups: int
+    user_groups: int | None
+    group_members: int | None

@@ -1,0 +1,141 @@
+"""Wiring: settings, the embedded redis-server, gRPC services, health, reflection and signals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import grpc
+import redis.exceptions
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2, plan_pb2_grpc
+from redis.asyncio import BlockingConnectionPool, Redis
+
+from imlimits_server import settings as settings_module
+from imlimits_server.embedded_redis import EmbeddedRedis, EmbeddedRedisError
+from imlimits_server.service.limit_service import LimitService
+from imlimits_server.service.plan_service import PlanService
+from imlimits_server.settings import Settings
+from imlimits_server.store.redis_store import RedisStore
+
+log = logging.getLogger("imlimits.server")
+
+SERVICE_NAMES = (
+    plan_pb2.DESCRIPTOR.services_by_name["PlanService"].full_name,
+    limit_pb2.DESCRIPTOR.services_by_name["LimitService"].full_name,
+)
+_HEALTH_INTERVAL_SECONDS = 1.0
+
+
+class StartupError(Exception):
+    pass
+
+
+def connect(url: str, settings: Settings) -> Redis:
+    """A bounded pool: a slow Redis makes callers wait for a connection, not open more of them."""
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=settings.redis_pool_size,
+        timeout=settings.redis_timeout,
+        socket_timeout=settings.redis_timeout,
+        socket_connect_timeout=settings.redis_timeout,
+        decode_responses=True,
+    )
+    return Redis(connection_pool=pool)
+
+
+async def _verify_timezone(store: RedisStore, settings: Settings) -> None:
+    """The time zone gives stored history its months: a silent change would rewrite bills."""
+    recorded = await store.claim_timezone(settings.timezone)
+    if recorded == settings.timezone:
+        return
+    if not settings.force_timezone:
+        raise StartupError(
+            f"--timezone {settings.timezone} differs from {recorded}, the zone this deployment's history was "
+            "written in; months and bills would change meaning. Use --timezone "
+            f"{recorded}, or --force-timezone to switch on purpose")
+    log.warning("time zone switched from %s to %s by --force-timezone", recorded, settings.timezone)
+    await store.set_timezone(settings.timezone)
+
+
+async def _watch_redis(store: RedisStore, health_servicer: health.aio.HealthServicer) -> None:
+    """Health follows Redis: NOT_SERVING while it is unreachable, SERVING again when it answers."""
+    serving: bool | None = None
+    while True:
+        try:
+            now_serving = await store.ping()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            now_serving = False
+        if now_serving != serving:
+            status = health_pb2.HealthCheckResponse.SERVING if now_serving else \
+                health_pb2.HealthCheckResponse.NOT_SERVING
+            for name in ("", *SERVICE_NAMES):
+                await health_servicer.set(name, status)
+            if serving is not None:
+                log.warning("redis %s", "reachable again: serving" if now_serving else "unreachable: not serving")
+            serving = now_serving
+        await asyncio.sleep(_HEALTH_INTERVAL_SECONDS)
+
+
+async def serve(settings: Settings, redis_url: str) -> None:
+    client = connect(redis_url, settings)
+    store = RedisStore(client)
+    await _verify_timezone(store, settings)
+
+    server = grpc.aio.server()
+    plan_pb2_grpc.add_PlanServiceServicer_to_server(
+        PlanService(store, settings.tz, lambda: datetime.now(UTC), settings.trust_client_time), server)
+    limit_pb2_grpc.add_LimitServiceServicer_to_server(LimitService(store), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    port = server.add_insecure_port(settings.listen)
+    if port == 0:
+        raise StartupError(f"cannot listen on {settings.listen}")
+    await server.start()
+    host = settings.listen.rsplit(":", 1)[0]
+    log.info("imlimits serving on %s:%d (redis %s, time zone %s)", host, port, redis_url, settings.timezone)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    watcher = asyncio.create_task(_watch_redis(store, health_servicer))
+    await stop.wait()
+
+    log.info("stopping: finishing in-flight calls for up to %.1f s", settings.shutdown_grace)
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(settings.shutdown_grace)
+    watcher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watcher
+    await client.aclose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = settings_module.parse(argv)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    embedded = None if settings.redis_url else EmbeddedRedis(settings.data_dir)
+    try:
+        redis_url = settings.redis_url or embedded.start()  # type: ignore[union-attr]
+        asyncio.run(serve(settings, redis_url))
+    except (EmbeddedRedisError, StartupError) as error:
+        log.error("%s", error)
+        return 1
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+        log.error("redis unreachable at start-up: %s", error)
+        return 1
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

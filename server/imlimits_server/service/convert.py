@@ -1,0 +1,103 @@
+"""Where proto messages become core objects, and back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from imlimits.v1 import limit_pb2, plan_pb2
+
+from imlimits_server.core.checks import CheckResult, GroupType, ReleaseResult
+from imlimits_server.core.editions import Edition, Limits
+from imlimits_server.core.errors import InvalidArgument
+from imlimits_server.core.plans import AppState, PlanChange
+
+_EDITIONS = {
+    plan_pb2.EDITION_TRIAL: Edition.TRIAL,
+    plan_pb2.EDITION_PRO: Edition.PRO,
+    plan_pb2.EDITION_ULTIMATE: Edition.ULTIMATE,
+}
+_EDITION_NUMBERS = {edition: number for number, edition in _EDITIONS.items()}
+_GROUP_TYPES = {
+    limit_pb2.GROUP_TYPE_WORK: GroupType.WORK,
+    limit_pb2.GROUP_TYPE_PUBLIC: GroupType.PUBLIC,
+    limit_pb2.GROUP_TYPE_MEETING: GroupType.MEETING,
+    limit_pb2.GROUP_TYPE_AVCHATROOM: GroupType.AVCHATROOM,
+    limit_pb2.GROUP_TYPE_COMMUNITY: GroupType.COMMUNITY,
+}
+
+
+def edition(field: str, number: int) -> Edition:
+    try:
+        return _EDITIONS[number]
+    except KeyError:
+        raise InvalidArgument(field, f"must be EDITION_TRIAL, EDITION_PRO or EDITION_ULTIMATE, got {number}") from None
+
+
+def group_type(number: int) -> GroupType:
+    try:
+        return _GROUP_TYPES[number]
+    except KeyError:
+        raise InvalidArgument("type", f"must be a GROUP_TYPE_* value other than UNSPECIFIED, got {number}") from None
+
+
+def time_of(timestamp: Timestamp) -> datetime:
+    return timestamp.ToDatetime(tzinfo=UTC)
+
+
+def timestamp(at: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(at)
+    return stamp
+
+
+def limits(value: Limits) -> plan_pb2.Limits:
+    return plan_pb2.Limits(
+        user_groups=value.user_groups,
+        group_members=value.group_members,
+        av_rooms=value.av_rooms or 0,
+        av_rooms_unlimited=value.av_rooms is None,
+        community_allowed=value.community_allowed,
+    )
+
+
+def app(state: AppState, locked: list[str]) -> plan_pb2.App:
+    plan = state.plan
+    return plan_pb2.App(
+        app_id=state.app_id,
+        edition=_EDITION_NUMBERS[plan.edition],
+        status=plan_pb2.APP_STATUS_ACTIVE if state.active else plan_pb2.APP_STATUS_DEACTIVATED,
+        av_room_unlimited=plan.av_room_unlimited,
+        user_group_limit=plan.user_group_limit,
+        group_member_limit=plan.group_member_limit,
+        locked_items=locked,
+        limits=limits(plan.limits()),
+    )
+
+
+def plan_change(change: PlanChange) -> plan_pb2.PlanChange:
+    return plan_pb2.PlanChange(
+        at=timestamp(change.at),
+        item=change.item,
+        old_value=change.old_value,
+        new_value=change.new_value,
+        operation=change.operation.value,
+        request_id=change.request_id,
+        implicit=change.implicit,
+    )
+
+
+def check_response(result: CheckResult) -> limit_pb2.CheckResponse:
+    return limit_pb2.CheckResponse(
+        code=int(result.code),
+        info=result.info(),
+        allowed=result.allowed,
+        denied_users=result.denied_users,
+        limit=result.limit,
+        current=result.current,
+    )
+
+
+def release_response(result: ReleaseResult) -> limit_pb2.ReleaseResponse:
+    info = f"released {result.released} memberships" if result.code == 0 else CheckResult(result.code).info()
+    return limit_pb2.ReleaseResponse(code=int(result.code), info=info, released=result.released)

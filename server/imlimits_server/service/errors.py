@@ -1,0 +1,68 @@
+"""The one place where a refusal or a failure becomes a gRPC status."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+import redis.exceptions
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from imlimits_server.core.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PlanError,
+)
+
+log = logging.getLogger("imlimits.errors")
+
+_CODES: dict[type[PlanError], tuple[grpc.StatusCode, int]] = {
+    InvalidArgument: (grpc.StatusCode.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT),
+    NotFound: (grpc.StatusCode.NOT_FOUND, code_pb2.NOT_FOUND),
+    AlreadyExists: (grpc.StatusCode.ALREADY_EXISTS, code_pb2.ALREADY_EXISTS),
+    FailedPrecondition: (grpc.StatusCode.FAILED_PRECONDITION, code_pb2.FAILED_PRECONDITION),
+}
+
+
+class Contention(Exception):
+    """Concurrent plan changes of one app kept overtaking this one; the caller may retry."""
+
+
+def _status(error: PlanError) -> status_pb2.Status:
+    _, number = _CODES[type(error)]
+    status = status_pb2.Status(code=number, message=error.message)
+    if isinstance(error, FailedPrecondition) and error.violation is not None:
+        failure = error_details_pb2.PreconditionFailure(violations=[error_details_pb2.PreconditionFailure.Violation(
+            type=error.violation.type, subject=error.violation.subject, description=error.violation.description)])
+        detail = any_pb2.Any()
+        detail.Pack(failure)
+        status.details.append(detail)
+    return status
+
+
+_Handler = TypeVar("_Handler", bound=Callable[..., Awaitable[Any]])
+
+
+def grpc_errors(handler: _Handler) -> _Handler:
+    """Map every exception a servicer method raises to its gRPC status; never INTERNAL for input."""
+
+    @functools.wraps(handler)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await handler(self, request, context)
+        except PlanError as error:
+            await context.abort_with_status(rpc_status.to_status(_status(error)))
+        except Contention as error:
+            await context.abort(grpc.StatusCode.ABORTED, str(error))
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+            log.warning("redis unavailable in %s: %s", handler.__name__, error)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"redis unavailable, retry later: {error}")
+
+    return wrapper  # type: ignore[return-value]

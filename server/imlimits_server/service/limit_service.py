@@ -1,0 +1,87 @@
+"""LimitService: the checks IM backends call before creating groups, adding members and opening rooms."""
+
+from __future__ import annotations
+
+import grpc
+from imlimits.v1 import limit_pb2, limit_pb2_grpc
+
+from imlimits_server.core.checks import GroupType
+from imlimits_server.service import convert, validation
+from imlimits_server.service.errors import grpc_errors
+from imlimits_server.store.redis_store import RedisStore
+
+
+class LimitService(limit_pb2_grpc.LimitServiceServicer):
+    def __init__(self, store: RedisStore) -> None:
+        self._store = store
+
+    @grpc_errors
+    async def CreateGroup(self, request: limit_pb2.CreateGroupRequest,
+                          context: grpc.aio.ServicerContext) -> limit_pb2.CheckResponse:
+        result = await self._store.create_group(
+            validation.app_id(request.app_id),
+            validation.group_id("group_id", request.group_id),
+            convert.group_type(request.type),
+            validation.user_id("owner", request.owner, allow_empty=True),
+            validation.users("members", request.members, allow_empty=True),
+            request.max_members,
+            request.dry_run,
+        )
+        return convert.check_response(result)
+
+    @grpc_errors
+    async def CreateRoom(self, request: limit_pb2.CreateRoomRequest,
+                         context: grpc.aio.ServicerContext) -> limit_pb2.CheckResponse:
+        result = await self._store.create_group(
+            validation.app_id(request.app_id),
+            validation.group_id("room_id", request.room_id),
+            GroupType.AVCHATROOM,
+            validation.user_id("owner", request.owner, allow_empty=True),
+            [],
+            0,
+            request.dry_run,
+        )
+        return convert.check_response(result)
+
+    @grpc_errors
+    async def JoinGroup(self, request: limit_pb2.JoinGroupRequest,
+                        context: grpc.aio.ServicerContext) -> limit_pb2.CheckResponse:
+        result = await self._store.join_group(
+            validation.app_id(request.app_id),
+            validation.group_id("group_id", request.group_id),
+            validation.users("users", request.users),
+            request.dry_run,
+        )
+        return convert.check_response(result)
+
+    @grpc_errors
+    async def LeaveGroup(self, request: limit_pb2.LeaveGroupRequest,
+                         context: grpc.aio.ServicerContext) -> limit_pb2.ReleaseResponse:
+        result = await self._store.leave_group(
+            validation.app_id(request.app_id),
+            validation.group_id("group_id", request.group_id),
+            validation.users("users", request.users),
+        )
+        return convert.release_response(result)
+
+    @grpc_errors
+    async def DestroyGroup(self, request: limit_pb2.DestroyGroupRequest,
+                           context: grpc.aio.ServicerContext) -> limit_pb2.ReleaseResponse:
+        result = await self._store.destroy_group(
+            validation.app_id(request.app_id), validation.group_id("group_id", request.group_id))
+        return convert.release_response(result)
+
+    @grpc_errors
+    async def GetUsage(self, request: limit_pb2.GetUsageRequest,
+                       context: grpc.aio.ServicerContext) -> limit_pb2.Usage:
+        app_id = validation.app_id(request.app_id)
+        user = validation.user_id("user", request.user) if request.HasField("user") else None
+        group_id = validation.group_id("group_id", request.group_id) if request.HasField("group_id") else None
+        usage = await self._store.usage(app_id, user, group_id)
+        return limit_pb2.Usage(
+            av_rooms=usage.av_rooms,
+            groups=usage.groups,
+            limits=convert.limits(usage.limits),
+            user_groups=usage.user_groups,
+            group_members=usage.group_members,
+        )

@@ -1,0 +1,163 @@
+"""PlanService: create, upgrade, reconfigure (变配) and deactivate (停用) an app's plan."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import grpc
+from google.protobuf.message import Message
+from imlimits.v1 import plan_pb2, plan_pb2_grpc
+
+from imlimits_server.core import plans
+from imlimits_server.core.editions import Edition
+from imlimits_server.core.errors import AlreadyExists, InvalidArgument, app_not_found
+from imlimits_server.core.plans import AppState, PlanRequest
+from imlimits_server.service import convert, validation
+from imlimits_server.service.errors import Contention, grpc_errors
+from imlimits_server.store.redis_store import RedisStore
+
+# Optimistic commits retried before answering ABORTED; plan changes of one app
+# are rare, so more than a couple of conflicts means a runaway client.
+_COMMIT_ATTEMPTS = 8
+
+# Applies an operation at a time to the stored state (None for an unknown app).
+_Operation = Callable[[AppState | None, datetime], AppState]
+
+
+class PlanService(plan_pb2_grpc.PlanServiceServicer):
+    def __init__(self, store: RedisStore, tz: ZoneInfo, clock: Callable[[], datetime],
+                 trust_client_time: bool) -> None:
+        self._store = store
+        self._tz = tz
+        self._clock = clock
+        self._trust_client_time = trust_client_time
+
+    @grpc_errors
+    async def CreateApp(self, request: plan_pb2.CreateAppRequest, context: grpc.aio.ServicerContext) -> plan_pb2.App:
+        app_id = validation.app_id(request.app_id)
+
+        def create(state: AppState | None, at: datetime) -> AppState:
+            if state is not None:
+                raise AlreadyExists(f"app {app_id} already exists")
+            return plans.create_app(app_id, at, request.request_id)
+
+        return await self._mutate(request, app_id, create, dry_run=False, creates=True)
+
+    @grpc_errors
+    async def GetApp(self, request: plan_pb2.GetAppRequest, context: grpc.aio.ServicerContext) -> plan_pb2.App:
+        state = await self._load(validation.app_id(request.app_id))
+        return self._answer(state, max(self._clock(), state.last_at))
+
+    @grpc_errors
+    async def Upgrade(self, request: plan_pb2.UpgradeRequest, context: grpc.aio.ServicerContext) -> plan_pb2.App:
+        app_id = validation.app_id(request.app_id)
+        target = convert.edition("edition", request.edition)
+        if target not in plans.UPGRADE_TARGETS:
+            raise InvalidArgument("edition", "Upgrade goes to EDITION_PRO or EDITION_ULTIMATE")
+        change = self._plan_request(request, target)
+        return await self._mutate(
+            request, app_id,
+            lambda state, at: plans.upgrade(_existing(app_id, state), change, at, self._tz, request.request_id),
+            dry_run=request.dry_run)
+
+    @grpc_errors
+    async def ChangePlan(self, request: plan_pb2.ChangePlanRequest,
+                         context: grpc.aio.ServicerContext) -> plan_pb2.App:
+        app_id = validation.app_id(request.app_id)
+        target = convert.edition("edition", request.edition) if request.HasField("edition") else None
+        change = self._plan_request(request, target)
+        return await self._mutate(
+            request, app_id,
+            lambda state, at: plans.change_plan(_existing(app_id, state), change, at, self._tz, request.request_id),
+            dry_run=request.dry_run)
+
+    @grpc_errors
+    async def Deactivate(self, request: plan_pb2.DeactivateRequest,
+                         context: grpc.aio.ServicerContext) -> plan_pb2.App:
+        app_id = validation.app_id(request.app_id)
+        validation.confirm(request.confirm)
+        return await self._mutate(
+            request, app_id,
+            lambda state, at: plans.deactivate(_existing(app_id, state), at, request.request_id),
+            dry_run=False)
+
+    @grpc_errors
+    async def ListPlanChanges(self, request: plan_pb2.ListPlanChangesRequest,
+                              context: grpc.aio.ServicerContext) -> plan_pb2.ListPlanChangesResponse:
+        state = await self._load(validation.app_id(request.app_id))
+        return plan_pb2.ListPlanChangesResponse(changes=[convert.plan_change(c) for c in plans.plan_changes(state)])
+
+    # Shared steps
+
+    def _plan_request(self, request: plan_pb2.UpgradeRequest | plan_pb2.ChangePlanRequest,
+                      edition: Edition | None) -> PlanRequest:
+        return PlanRequest(
+            edition=edition,
+            av_room_unlimited=request.av_room_unlimited if request.HasField("av_room_unlimited") else None,
+            user_group_limit=request.user_group_limit if request.HasField("user_group_limit") else None,
+            group_member_limit=request.group_member_limit if request.HasField("group_member_limit") else None,
+        )
+
+    async def _load(self, app_id: int) -> AppState:
+        return _existing(app_id, (await self._store.load_app(app_id)).state)
+
+    def _answer(self, state: AppState, at: datetime) -> plan_pb2.App:
+        return convert.app(state, [item.value for item in plans.locked_items(state, at, self._tz)])
+
+    def _requested_time(self, request: Message) -> datetime | None:
+        if not request.HasField("at"):
+            return None
+        if not self._trust_client_time:
+            raise InvalidArgument("at", "is honoured only by a server started with --trust-client-time")
+        return convert.time_of(request.at)  # type: ignore[attr-defined]
+
+    async def _mutate(self, request: Message, app_id: int, operation: _Operation, *, dry_run: bool,
+                      creates: bool = False) -> plan_pb2.App:
+        """Read, apply, and commit if nobody wrote meanwhile; refusal order is SPEC section 1's."""
+        request_id = validation.request_id(request.request_id)  # type: ignore[attr-defined]
+        requested_at = self._requested_time(request)
+        fingerprint = _fingerprint(request)
+        for _ in range(_COMMIT_ATTEMPTS):
+            stored = await self._store.load_app(app_id, request_id)
+            if stored.state is None and not creates:
+                raise app_not_found(app_id)
+            if stored.stored_request:
+                return _replay(stored.stored_request, fingerprint)
+            # Without a trusted `at`, a replica whose clock lags the app's last
+            # change stamps the change at that moment rather than refusing it.
+            at = requested_at or max([self._clock()] + ([stored.state.last_at] if stored.state else []))
+            state = operation(stored.state, at)
+            answer = self._answer(state, at)
+            if dry_run or (state is stored.state and not request_id):
+                return answer
+            remembered = f"{fingerprint}:{base64.b64encode(answer.SerializeToString()).decode()}" if request_id else ""
+            if await self._store.commit_app(stored.version, state, request_id, remembered):
+                return answer
+        raise Contention(f"app {app_id} changed concurrently {_COMMIT_ATTEMPTS} times; retry")
+
+
+def _existing(app_id: int, state: AppState | None) -> AppState:
+    if state is None:
+        raise app_not_found(app_id)
+    return state
+
+
+def _fingerprint(request: Message) -> str:
+    """What a retry must repeat exactly; dry_run is left out so a dry run may ask about a done request."""
+    copy = type(request)()
+    copy.CopyFrom(request)
+    if copy.DESCRIPTOR.fields_by_name.get("dry_run") is not None:
+        copy.ClearField("dry_run")
+    digest = hashlib.sha256(copy.DESCRIPTOR.full_name.encode() + copy.SerializeToString(deterministic=True))
+    return digest.hexdigest()
+
+
+def _replay(stored: str, fingerprint: str) -> plan_pb2.App:
+    stored_fingerprint, _, answer = stored.partition(":")
+    if stored_fingerprint != fingerprint:
+        raise InvalidArgument("request_id", "was already used for a different request to this app")
+    return plan_pb2.App.FromString(base64.b64decode(answer))

@@ -1,0 +1,66 @@
+"""Input rules of SPEC section 3, written once and shared by every RPC that takes the same field.
+
+Each rule raises InvalidArgument naming the field and the rule; nothing has
+been read or written when it does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from imlimits_server.core.errors import InvalidArgument
+
+MAX_USERS_PER_REQUEST = 500
+USER_ID_MAX_BYTES = 32
+GROUP_ID_MAX_BYTES = 48
+REQUEST_ID_MAX_BYTES = 128
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def app_id(value: int) -> int:
+    if value <= 0:
+        raise InvalidArgument("app_id", "must be an SDKAppID greater than 0")
+    return value
+
+
+def _text(field: str, value: str, max_bytes: int, *, allow_empty: bool) -> str:
+    if not value:
+        if allow_empty:
+            return value
+        raise InvalidArgument(field, "must not be empty")
+    size = len(value.encode())
+    if size > max_bytes:
+        raise InvalidArgument(field, f"must be at most {max_bytes} bytes of UTF-8, got {size}")
+    if _CONTROL.search(value):
+        raise InvalidArgument(field, "must not contain control characters")
+    return value
+
+
+def user_id(field: str, value: str, *, allow_empty: bool = False) -> str:
+    return _text(field, value, USER_ID_MAX_BYTES, allow_empty=allow_empty)
+
+
+def group_id(field: str, value: str) -> str:
+    return _text(field, value, GROUP_ID_MAX_BYTES, allow_empty=False)
+
+
+def request_id(value: str) -> str:
+    """Optional: empty means no de-duplication."""
+    return _text("request_id", value, REQUEST_ID_MAX_BYTES, allow_empty=True)
+
+
+def users(field: str, values: Sequence[str], *, allow_empty: bool = False) -> list[str]:
+    """User ids in request order with repeats removed: a user repeated in one request counts once."""
+    if not values and not allow_empty:
+        raise InvalidArgument(field, "must name at least one user")
+    if len(values) > MAX_USERS_PER_REQUEST:
+        raise InvalidArgument(field, f"at most {MAX_USERS_PER_REQUEST} users in one request, got {len(values)}")
+    for index, value in enumerate(values):
+        user_id(f"{field}[{index}]", value)
+    return list(dict.fromkeys(values))
+
+
+def confirm(value: bool) -> None:
+    if not value:
+        raise InvalidArgument("confirm", "must be true: deactivation takes effect at once and cannot be undone")

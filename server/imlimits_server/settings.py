@@ -1,0 +1,88 @@
+"""Settings: each flag of `imlimits-server` also read from an IMLIMITS_* environment variable."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+@dataclass(frozen=True)
+class Settings:
+    listen: str = "127.0.0.1:50051"
+    redis_url: str | None = None
+    data_dir: Path = Path("imlimits-data")
+    timezone: str = "Asia/Shanghai"
+    force_timezone: bool = False
+    trust_client_time: bool = False
+    redis_timeout: float = 0.5
+    redis_pool_size: int = 64
+    shutdown_grace: float = 5.0
+    log_level: str = "INFO"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def _env_flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    default = Settings()
+
+    def env_or(name: str, fallback: object) -> object:
+        return env.get(f"IMLIMITS_{name}", fallback)
+
+    parser = argparse.ArgumentParser(
+        prog="imlimits-server",
+        description="Enforce IM plan limits over gRPC. Without --redis-url it starts and owns a private "
+                    "redis-server with persistence in --data-dir. Every flag is also IMLIMITS_<FLAG>.",
+    )
+    parser.add_argument("--listen", default=env_or("LISTEN", default.listen),
+                        help="HOST:PORT to serve gRPC on; port 0 picks a free one (default %(default)s)")
+    parser.add_argument("--redis-url", default=env_or("REDIS_URL", default.redis_url),
+                        help="redis://HOST:PORT/DB or unix:///path; omitted: the embedded redis-server")
+    parser.add_argument("--data-dir", type=Path, default=env_or("DATA_DIR", default.data_dir),
+                        help="where the embedded redis-server keeps its data (default %(default)s)")
+    parser.add_argument("--timezone", default=env_or("TIMEZONE", default.timezone),
+                        help="time zone of calendar months for the monthly rule and bills (default %(default)s)")
+    parser.add_argument("--force-timezone", action="store_true",
+                        default=_env_flag(env.get("IMLIMITS_FORCE_TIMEZONE")),
+                        help="accept a --timezone other than the one the stored history was written in")
+    parser.add_argument("--trust-client-time", action="store_true",
+                        default=_env_flag(env.get("IMLIMITS_TRUST_CLIENT_TIME")),
+                        help="honour `at` in plan requests (migrations and tests); otherwise it is refused")
+    parser.add_argument("--redis-timeout", type=float, default=env_or("REDIS_TIMEOUT", default.redis_timeout),
+                        help="seconds a Redis call may take before the RPC answers UNAVAILABLE (default %(default)s)")
+    parser.add_argument("--redis-pool-size", type=int, default=env_or("REDIS_POOL_SIZE", default.redis_pool_size),
+                        help="Redis connections per server process (default %(default)s)")
+    parser.add_argument("--shutdown-grace", type=float,
+                        default=env_or("SHUTDOWN_GRACE", default.shutdown_grace),
+                        help="seconds in-flight calls may finish after SIGTERM (default %(default)s)")
+    parser.add_argument("--log-level", default=env_or("LOG_LEVEL", default.log_level),
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    args = parser.parse_args(argv)
+    try:
+        ZoneInfo(args.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        parser.error(f"--timezone: unknown time zone {args.timezone!r} (use an IANA name such as Asia/Shanghai)")
+    if args.redis_timeout <= 0 or args.redis_pool_size <= 0:
+        parser.error("--redis-timeout and --redis-pool-size must be positive")
+    return Settings(
+        listen=args.listen,
+        redis_url=args.redis_url or None,
+        data_dir=Path(args.data_dir),
+        timezone=args.timezone,
+        force_timezone=args.force_timezone,
+        trust_client_time=args.trust_client_time,
+        redis_timeout=float(args.redis_timeout),
+        redis_pool_size=int(args.redis_pool_size),
+        shutdown_grace=float(args.shutdown_grace),
+        log_level=args.log_level,
+    )

@@ -1,0 +1,62 @@
+"""Every Redis key name imlimits uses.
+
+All keys of one app share the hash tag `{im:APP}` so that every script
+touches one slot: the same scripts run on one Redis and on Redis Cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Deployment-wide settings whose change would alter the meaning of stored history.
+META_KEY = "imlimits:meta"
+
+
+@dataclass(frozen=True)
+class AppKeys:
+    app_id: int
+
+    @property
+    def tag(self) -> str:
+        return f"{{im:{self.app_id}}}"
+
+    @property
+    def limits(self) -> str:
+        """Hash: st (0 active, 1 deactivated), ug, gm, av (-1 unlimited), cm, ver."""
+        return f"{self.tag}:lim"
+
+    @property
+    def plan(self) -> str:
+        """String: the app's plan history as JSON (see store.codec)."""
+        return f"{self.tag}:plan"
+
+    @property
+    def counts(self) -> str:
+        """Hash: rooms (AV chat rooms that exist), groups (groups that exist)."""
+        return f"{self.tag}:cnt"
+
+    @property
+    def user_counts(self) -> str:
+        """Hash: user id -> groups the user is a member of."""
+        return f"{self.tag}:uc"
+
+    @property
+    def draining(self) -> str:
+        """Set: tombstones of destroyed groups whose memberships are not yet all released."""
+        return f"{self.tag}:drain"
+
+    def request(self, request_id: str) -> str:
+        """String: the stored answer of a plan request, for idempotent retries."""
+        return f"{self.tag}:req:{request_id}"
+
+    def group(self, group_id: str) -> str:
+        """Hash: t (type), o (owner), mx (the group's own max_members, 0 follows the plan)."""
+        return f"{self.tag}:g:{group_id}"
+
+    def members(self, group_id: str) -> str:
+        """Set: the group's members."""
+        return f"{self.tag}:m:{group_id}"
+
+    def tombstone(self, token: str) -> str:
+        """Set: members of a destroyed group, released in batches."""
+        return f"{self.tag}:dm:{token}"

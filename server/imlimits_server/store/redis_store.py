@@ -1,0 +1,181 @@
+"""Runs imlimits' Lua scripts: each check and each plan commit is one atomic EVALSHA."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from imlimits_server.core.checks import CheckResult, GroupType, ImCode, ReleaseResult, UsageResult
+from imlimits_server.core.editions import COMMUNITY_MEMBER_LIMIT, Limits
+from imlimits_server.core.errors import NotFound, app_not_found
+from imlimits_server.core.plans import AppState
+from imlimits_server.store.codec import decode_state, encode_state
+from imlimits_server.store.keys import META_KEY, AppKeys
+
+# Memberships released per script call when a group is destroyed: about a
+# millisecond of Redis time, so other clients never wait long behind it.
+DESTROY_BATCH = 1000
+# Request ids are remembered at least 24 h (SPEC section 3); two days covers a
+# retry that spans a day boundary.
+REQUEST_ID_TTL_SECONDS = 2 * 86_400
+
+_CHECK_SCRIPTS = ("create_group", "join_group", "leave_group", "destroy_group", "drain_members")
+_PLAIN_SCRIPTS = ("usage", "load_app", "commit_app")
+
+
+def _load_scripts(redis: Redis) -> dict[str, AsyncScript]:
+    lua = resources.files("imlimits_server.store") / "lua"
+    common = (lua / "common.lua").read_text()
+    scripts = {}
+    for name in _CHECK_SCRIPTS + _PLAIN_SCRIPTS:
+        body = (lua / f"{name}.lua").read_text()
+        # redis-py hashes the text once and calls EVALSHA, loading on NOSCRIPT.
+        scripts[name] = redis.register_script(common + body if name in _CHECK_SCRIPTS else body)
+    return scripts
+
+
+@dataclass(frozen=True)
+class StoredApp:
+    """An app as read for a plan operation: what to compare on commit, and a remembered answer."""
+
+    version: str
+    state: AppState | None
+    stored_request: str
+
+
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
+def _check_result(app_id: int, reply: list[Any]) -> CheckResult:
+    code = int(reply[0])
+    if code == -1:
+        raise app_not_found(app_id)
+    limit = int(reply[1]) if len(reply) > 1 else 0
+    current = int(reply[2]) if len(reply) > 2 else 0
+    return CheckResult(ImCode(code), limit, current, tuple(reply[3:]))
+
+
+class RedisStore:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._scripts = _load_scripts(redis)
+
+    async def _run(self, script: str, keys: list[str], args: list[Any]) -> Any:
+        return await self._scripts[script](keys=keys, args=args)
+
+    # Plans
+
+    async def load_app(self, app_id: int, request_id: str = "") -> StoredApp:
+        keys = AppKeys(app_id)
+        names = [keys.limits, keys.plan] + ([keys.request(request_id)] if request_id else [])
+        version, plan, stored = await self._run("load_app", names, [])
+        return StoredApp(version, decode_state(plan) if plan else None, stored)
+
+    async def commit_app(self, version: str, state: AppState, request_id: str = "", stored_request: str = "") -> bool:
+        """Write `state` if the app is still at `version`; False means someone else wrote first."""
+        keys = AppKeys(state.app_id)
+        names = [keys.limits, keys.plan] + ([keys.request(request_id)] if request_id else [])
+        limits: Limits = state.plan.limits()
+        args = [
+            version, encode_state(state), _flag(not state.active), limits.user_groups, limits.group_members,
+            -1 if limits.av_rooms is None else limits.av_rooms, _flag(limits.community_allowed),
+            stored_request, REQUEST_ID_TTL_SECONDS,
+        ]
+        return bool(await self._run("commit_app", names, args))
+
+    # Checks
+
+    async def create_group(self, app_id: int, group_id: str, group_type: GroupType, owner: str,
+                           members: list[str], max_members: int, dry_run: bool) -> CheckResult:
+        """`members` are the request's initial members, deduplicated; the owner joins them where it is a member."""
+        keys = AppKeys(app_id)
+        newcomers = list(dict.fromkeys(([owner] if owner and group_type.owner_is_member else []) + members))
+        reply = await self._run(
+            "create_group",
+            [keys.limits, keys.counts, keys.user_counts, keys.group(group_id), keys.members(group_id)],
+            [group_type.value, owner, max_members, _flag(dry_run), _flag(bool(members)), COMMUNITY_MEMBER_LIMIT,
+             *newcomers],
+        )
+        return _check_result(app_id, reply)
+
+    async def join_group(self, app_id: int, group_id: str, users: list[str], dry_run: bool) -> CheckResult:
+        keys = AppKeys(app_id)
+        reply = await self._run(
+            "join_group",
+            [keys.limits, keys.user_counts, keys.group(group_id), keys.members(group_id)],
+            [_flag(dry_run), COMMUNITY_MEMBER_LIMIT, *users],
+        )
+        return _check_result(app_id, reply)
+
+    async def leave_group(self, app_id: int, group_id: str, users: list[str]) -> ReleaseResult:
+        keys = AppKeys(app_id)
+        reply = await self._run(
+            "leave_group", [keys.limits, keys.user_counts, keys.group(group_id), keys.members(group_id)], users)
+        result = _check_result(app_id, reply[:1])
+        return ReleaseResult(result.code, int(reply[1]) if len(reply) > 1 else 0)
+
+    async def destroy_group(self, app_id: int, group_id: str) -> ReleaseResult:
+        keys = AppKeys(app_id)
+        tombstone = keys.tombstone(uuid.uuid4().hex)
+        reply = await self._run(
+            "destroy_group",
+            [keys.limits, keys.counts, keys.user_counts, keys.group(group_id), keys.members(group_id), tombstone,
+             keys.draining],
+            [DESTROY_BATCH],
+        )
+        result = _check_result(app_id, reply[:1])
+        if not result.allowed:
+            return ReleaseResult(result.code)
+        released, remaining = int(reply[1]), int(reply[2])
+        if remaining:
+            released += await self._drain(keys, tombstone)
+        # Tombstones left by a server that stopped mid-destroy are finished by the next destroy.
+        for leftover in await self.redis.smembers(keys.draining):  # type: ignore[misc]
+            await self._drain(keys, leftover)
+        return ReleaseResult(ImCode.OK, released)
+
+    async def _drain(self, keys: AppKeys, tombstone: str) -> int:
+        released, remaining = 0, 1
+        while remaining:
+            batch, remaining = await self._run(
+                "drain_members", [keys.user_counts, tombstone, keys.draining], [DESTROY_BATCH])
+            released += int(batch)
+        return released
+
+    async def usage(self, app_id: int, user: str | None, group_id: str | None) -> UsageResult:
+        """The app's enforced limits and its counts; a deactivated app still answers."""
+        keys = AppKeys(app_id)
+        group = group_id or ""
+        reply = await self._run(
+            "usage",
+            [keys.limits, keys.counts, keys.user_counts, keys.group(group), keys.members(group)],
+            [user or "", _flag(group_id is not None)],
+        )
+        if not reply[0]:
+            raise app_not_found(app_id)
+        user_groups, group_members, av_rooms, community, rooms, groups = reply[2:8]
+        if group_id is not None and not reply[9]:
+            raise NotFound(f"group {group_id!r} of app {app_id} not found")
+        limits = Limits(int(user_groups), int(group_members), None if av_rooms < 0 else int(av_rooms),
+                        bool(community))
+        return UsageResult(limits, int(rooms), int(groups), int(reply[8]) if user is not None else None,
+                           int(reply[10]) if group_id is not None else None)
+
+    # Deployment
+
+    async def ping(self) -> bool:
+        return bool(await self.redis.ping())  # type: ignore[misc]
+
+    async def claim_timezone(self, timezone: str) -> str:
+        """Record the deployment's time zone on first start; return the one on record."""
+        await self.redis.hsetnx(META_KEY, "timezone", timezone)  # type: ignore[misc]
+        return str(await self.redis.hget(META_KEY, "timezone"))  # type: ignore[misc]
+
+    async def set_timezone(self, timezone: str) -> None:
+        await self.redis.hset(META_KEY, "timezone", timezone)  # type: ignore[misc]
