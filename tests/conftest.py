@@ -1,0 +1,50 @@
+"""Fixtures shared by store and end-to-end tests: one real redis-server and one real server per session."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from harness import RedisProcess, ServerProcess
+from imlimits.v1 import limit_pb2_grpc, plan_pb2_grpc
+
+_app_ids = itertools.count(1_400_000_001)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisProcess]:
+    server = RedisProcess().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def server(redis_server: RedisProcess) -> Iterator[ServerProcess]:
+    """The service as migrations and tests run it: `at` is honoured."""
+    process = ServerProcess("--redis-url", redis_server.url, "--trust-client-time").start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def channel(server: ServerProcess) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(server.target) as chan:
+        yield chan
+
+
+@pytest.fixture
+def plans(channel: grpc.Channel) -> plan_pb2_grpc.PlanServiceStub:
+    return plan_pb2_grpc.PlanServiceStub(channel)
+
+
+@pytest.fixture
+def limits(channel: grpc.Channel) -> limit_pb2_grpc.LimitServiceStub:
+    return limit_pb2_grpc.LimitServiceStub(channel)
+
+
+@pytest.fixture
+def app_id() -> int:
+    """A fresh SDKAppID for each test, so tests share one Redis without sharing state."""
+    return next(_app_ids)
