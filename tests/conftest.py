@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+
 from harness import RedisProcess, ServerProcess
 from imlimits.v1 import limit_pb2_grpc, plan_pb2_grpc
 

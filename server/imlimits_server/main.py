@@ -14,9 +14,9 @@ import grpc
 import redis.exceptions
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2, plan_pb2_grpc
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2, plan_pb2_grpc
 from imlimits_server import settings as settings_module
 from imlimits_server.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from imlimits_server.service.limit_service import LimitService

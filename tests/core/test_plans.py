@@ -17,13 +17,13 @@ PRO = PlanRequest(edition=Edition.PRO)
 ULTIMATE = PlanRequest(edition=Edition.ULTIMATE)
 
 
-def at(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=TZ)
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=TZ)
 
 
-def pro_app(on: datetime = at(2019, 2, 10)) -> AppState:
+def pro_app() -> AppState:
     """Console guide: the app was set to PRO on 2019-02-10."""
-    return plans.upgrade(plans.create_app(1, at(2019, 1, 2)), PRO, on, TZ)
+    return plans.upgrade(plans.create_app(1, at(2019, 1, 2)), PRO, at(2019, 2, 10), TZ)
 
 
 def change(state: AppState, when: datetime, **named: object) -> AppState:
@@ -113,7 +113,7 @@ class TestBounds:
                           PlanRequest(edition=Edition.ULTIMATE, av_room_unlimited=value), at(2019, 2, 1), TZ)
 
     def test_no_add_ons_on_trial(self) -> None:
-        with pytest.raises(InvalidArgument, match="user_group_limit.*only on"):
+        with pytest.raises(InvalidArgument, match=r"user_group_limit.*only on"):
             change(pro_app(), at(2019, 3, 1), edition=Edition.TRIAL, user_group_limit=500)
 
     def test_bounds_are_for_the_target_edition(self) -> None:

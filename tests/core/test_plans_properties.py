@@ -6,7 +6,6 @@ not from the core's own helpers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -51,16 +50,19 @@ def run(ops: list[tuple[str, PlanRequest, timedelta]]) -> tuple[AppState, list[t
     refusals: list[tuple[AppState, Exception]] = []
     for kind, request, step in ops:
         now += step
-        apply: Callable[[], AppState] = {
-            "upgrade": lambda: plans.upgrade(state, request, now, TZ),
-            "change": lambda: plans.change_plan(state, request, now, TZ),
-            "deactivate": lambda: plans.deactivate(state, now),
-        }[kind]
         try:
-            state = apply()
+            state = apply(kind, state, request, now)
         except PlanError as error:
             refusals.append((state, error))
     return state, refusals
+
+
+def apply(kind: str, state: AppState, request: PlanRequest, now: datetime) -> AppState:
+    if kind == "upgrade":
+        return plans.upgrade(state, request, now, TZ)
+    if kind == "change":
+        return plans.change_plan(state, request, now, TZ)
+    return plans.deactivate(state, now)
 
 
 def month_start(state: AppState, month: Month) -> Plan:
@@ -130,12 +132,13 @@ def test_locked_items_are_exactly_the_used_changes(ops: list[tuple[str, PlanRequ
         return
     now = state.last_at
     locked = plans.locked_items(state, now, TZ)
-    probe = {Item.USER_GROUP_LIMIT: "user_group_limit", Item.GROUP_MEMBER_LIMIT: "group_member_limit"}
     start = adjust_to_edition(month_start(state, Month.of(now, TZ)), state.plan.edition)
-    for item, name in probe.items():
-        candidates = [v for v in (4000, 4500) if v not in (state.plan.value(item), start.value(item))]
+    for item in (Item.USER_GROUP_LIMIT, Item.GROUP_MEMBER_LIMIT):
+        value = next(v for v in (4000, 4500) if v not in (state.plan.value(item), start.value(item)))
+        probe = PlanRequest(user_group_limit=value) if item is Item.USER_GROUP_LIMIT else \
+            PlanRequest(group_member_limit=value)
         try:
-            plans.change_plan(state, PlanRequest(**{name: candidates[0]}), now, TZ)
+            plans.change_plan(state, probe, now, TZ)
             refused = False
         except PlanError:
             refused = True

@@ -14,9 +14,10 @@ from grpc_status import rpc_status
 TZ = ZoneInfo("Asia/Shanghai")
 
 
-def ts(*parts: int) -> Timestamp:
+def ts(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> Timestamp:
+    """A timestamp given in the deployment's default time zone."""
     stamp = Timestamp()
-    stamp.FromDatetime(datetime(*parts, tzinfo=TZ))
+    stamp.FromDatetime(datetime(year, month, day, hour, minute, tzinfo=TZ))
     return stamp
 
 
@@ -31,7 +32,7 @@ def refused(call: object, code: grpc.StatusCode, match: str = "") -> grpc.RpcErr
 
 
 def precondition_failure(error: grpc.RpcError) -> error_details_pb2.PreconditionFailure:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     assert status is not None
     failure = error_details_pb2.PreconditionFailure()
     assert status.details[0].Unpack(failure)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import grpc
 import pytest
+
+from e2e.helpers import refused, ts
 from imlimits.v1 import limit_pb2, plan_pb2
 from imlimits.v1.limit_pb2_grpc import LimitServiceStub
 from imlimits.v1.plan_pb2_grpc import PlanServiceStub
-
-from e2e.helpers import refused, ts
 
 WORK, PUBLIC, MEETING = limit_pb2.GROUP_TYPE_WORK, limit_pb2.GROUP_TYPE_PUBLIC, limit_pb2.GROUP_TYPE_MEETING
 AV, COMMUNITY = limit_pb2.GROUP_TYPE_AVCHATROOM, limit_pb2.GROUP_TYPE_COMMUNITY
@@ -36,11 +36,12 @@ class Checks:
     def __init__(self, stub: LimitServiceStub, app_id: int) -> None:
         self.stub, self.app_id = stub, app_id
 
-    def create(self, group_id: str, owner: str = "owner", members: list[str] | None = None, type: int = WORK,
-               max_members: int = 0, dry_run: bool = False) -> limit_pb2.CheckResponse:
+    def create(self, group_id: str, owner: str = "owner", members: list[str] | None = None,
+               type: limit_pb2.GroupType.ValueType = WORK, max_members: int = 0,
+               dry_run: bool = False) -> limit_pb2.CheckResponse:
         return self.stub.CreateGroup(limit_pb2.CreateGroupRequest(
             app_id=self.app_id, group_id=group_id, type=type, owner=owner, members=members or [],
-            max_members=max_members, dry_run=dry_run))  # type: ignore[arg-type]
+            max_members=max_members, dry_run=dry_run))
 
     def room(self, room_id: str, owner: str = "owner", dry_run: bool = False) -> limit_pb2.CheckResponse:
         return self.stub.CreateRoom(limit_pb2.CreateRoomRequest(app_id=self.app_id, room_id=room_id, owner=owner,
@@ -125,7 +126,8 @@ class TestCodeTable:
         assert (answer.code, answer.limit, answer.current) == (10038, 20, 21)
 
     @pytest.mark.parametrize("group_type", [WORK, PUBLIC, MEETING])
-    def test_group_member_limit_applies_to_work_public_meeting(self, checks: Checks, group_type: int) -> None:
+    def test_group_member_limit_applies_to_work_public_meeting(self, checks: Checks,
+                                                                group_type: limit_pb2.GroupType.ValueType) -> None:
         assert checks.create("g", type=group_type, members=users("m", 19)).code == 0
         assert checks.join("g", ["late"]).code == 10038
 
@@ -239,8 +241,8 @@ class TestMemberships:
         assert checks.usage(group_id="big").group_members == 100_000  # far above group_member_limit 2000
         answer = checks.join("big", ["one-too-many"])
         assert (answer.code, answer.limit, answer.current) == (10038, 100_000, 100_000)
-        answer = checks.destroy("big")
-        assert (answer.code, answer.released) == (0, 100_000)
+        released = checks.destroy("big")
+        assert (released.code, released.released) == (0, 100_000)
         assert checks.usage(user="u99998").user_groups == 0
         assert checks.usage(user="boss").user_groups == 0
         assert checks.join("big", ["u1"]).code == 10010
@@ -290,8 +292,9 @@ class TestInput:
         refused(lambda: limits.JoinGroup(build(trial)), grpc.StatusCode.INVALID_ARGUMENT, field)  # type: ignore
 
     def test_malformed_create_changes_nothing(self, checks: Checks, limits: LimitServiceStub) -> None:
-        refused(lambda: checks.create("g", type=0), grpc.StatusCode.INVALID_ARGUMENT, "type")
-        refused(lambda: checks.create("g", type=99), grpc.StatusCode.INVALID_ARGUMENT, "type")
+        for unknown in (0, 99):
+            refused(lambda: checks.create("g", type=limit_pb2.GroupType.ValueType(unknown)),  # noqa: B023
+                    grpc.StatusCode.INVALID_ARGUMENT, "type")
         refused(lambda: checks.create("g", members=users("m", 501)), grpc.StatusCode.INVALID_ARGUMENT, "members")
         assert checks.usage().groups == 0
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from imlimits.v1 import plan_pb2
-from imlimits.v1.plan_pb2_grpc import PlanServiceStub
 
 from e2e.helpers import precondition_failure, refused, ts
+from imlimits.v1 import plan_pb2
+from imlimits.v1.plan_pb2_grpc import PlanServiceStub
 
 Code = grpc.StatusCode
 

@@ -71,12 +71,13 @@ class Plan:
     group_member_limit: int
 
     def value(self, item: Item) -> Edition | bool | int:
-        return {
+        values: dict[Item, Edition | bool | int] = {
             Item.EDITION: self.edition,
             Item.AV_ROOM_UNLIMITED: self.av_room_unlimited,
             Item.USER_GROUP_LIMIT: self.user_group_limit,
             Item.GROUP_MEMBER_LIMIT: self.group_member_limit,
-        }[item]
+        }
+        return values[item]
 
     def limits(self) -> Limits:
         defaults = DEFAULTS[self.edition]

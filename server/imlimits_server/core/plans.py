@@ -27,7 +27,6 @@ from imlimits_server.core.editions import (
 from imlimits_server.core.errors import FailedPrecondition, InvalidArgument, Violation
 from imlimits_server.core.months import Month
 
-
 _T = TypeVar("_T")
 
 UPGRADE_TARGETS = (Edition.PRO, Edition.ULTIMATE)
@@ -268,9 +267,10 @@ def _check_bounds(request: PlanRequest, edition: Edition) -> None:
         Item.USER_GROUP_LIMIT: (defaults.user_group_limit, USER_GROUP_LIMIT_MAX),
         Item.GROUP_MEMBER_LIMIT: (defaults.group_member_limit, GROUP_MEMBER_LIMIT_MAX),
     }
+    limits = {Item.USER_GROUP_LIMIT: request.user_group_limit, Item.GROUP_MEMBER_LIMIT: request.group_member_limit}
     for item, (low, high) in bounds.items():
-        value = named.get(item)
-        if value is not None and not low <= int(value) <= high:
+        value = limits[item]
+        if value is not None and not low <= value <= high:
             raise InvalidArgument(
                 item.value, f"must be from {low} (the {edition.value} default) to {high}, got {value}")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from imlimits.v1 import limit_pb2, plan_pb2
 
+from imlimits.v1 import limit_pb2, plan_pb2
 from imlimits_server.core.checks import CheckResult, GroupType, ReleaseResult
 from imlimits_server.core.editions import Edition, Limits
 from imlimits_server.core.errors import InvalidArgument
@@ -29,14 +29,14 @@ _GROUP_TYPES = {
 
 def edition(field: str, number: int) -> Edition:
     try:
-        return _EDITIONS[number]
+        return _EDITIONS[plan_pb2.Edition.ValueType(number)]
     except KeyError:
         raise InvalidArgument(field, f"must be EDITION_TRIAL, EDITION_PRO or EDITION_ULTIMATE, got {number}") from None
 
 
 def group_type(number: int) -> GroupType:
     try:
-        return _GROUP_TYPES[number]
+        return _GROUP_TYPES[limit_pb2.GroupType.ValueType(number)]
     except KeyError:
         raise InvalidArgument("type", f"must be a GROUP_TYPE_* value other than UNSPECIFIED, got {number}") from None
 

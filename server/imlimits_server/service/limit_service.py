@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import grpc
-from imlimits.v1 import limit_pb2, limit_pb2_grpc
 
+from imlimits.v1 import limit_pb2, limit_pb2_grpc
 from imlimits_server.core.checks import GroupType
 from imlimits_server.service import convert, validation
 from imlimits_server.service.errors import grpc_errors

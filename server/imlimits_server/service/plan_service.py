@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import grpc
 from google.protobuf.message import Message
-from imlimits.v1 import plan_pb2, plan_pb2_grpc
 
+from imlimits.v1 import plan_pb2, plan_pb2_grpc
 from imlimits_server.core import plans
 from imlimits_server.core.editions import Edition
 from imlimits_server.core.errors import AlreadyExists, InvalidArgument, app_not_found

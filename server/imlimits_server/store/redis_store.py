@@ -136,8 +136,8 @@ class RedisStore:
         if remaining:
             released += await self._drain(keys, tombstone)
         # Tombstones left by a server that stopped mid-destroy are finished by the next destroy.
-        for leftover in await self.redis.smembers(keys.draining):  # type: ignore[misc]
-            await self._drain(keys, leftover)
+        for leftover in await self.redis.smembers(keys.draining):
+            await self._drain(keys, str(leftover))
         return ReleaseResult(ImCode.OK, released)
 
     async def _drain(self, keys: AppKeys, tombstone: str) -> int:
@@ -170,12 +170,12 @@ class RedisStore:
     # Deployment
 
     async def ping(self) -> bool:
-        return bool(await self.redis.ping())  # type: ignore[misc]
+        return bool(await self.redis.ping())
 
     async def claim_timezone(self, timezone: str) -> str:
         """Record the deployment's time zone on first start; return the one on record."""
-        await self.redis.hsetnx(META_KEY, "timezone", timezone)  # type: ignore[misc]
-        return str(await self.redis.hget(META_KEY, "timezone"))  # type: ignore[misc]
+        await self.redis.hsetnx(META_KEY, "timezone", timezone)
+        return str(await self.redis.hget(META_KEY, "timezone"))
 
     async def set_timezone(self, timezone: str) -> None:
-        await self.redis.hset(META_KEY, "timezone", timezone)  # type: ignore[misc]
+        await self.redis.hset(META_KEY, "timezone", timezone)

@@ -1,0 +1,126 @@
+"""The server process: reflection, health, settings, the embedded default, signals, Redis outages."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+from e2e.helpers import refused, ts
+from harness import RedisProcess, ServerProcess
+from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2, plan_pb2_grpc
+
+SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisProcess]:
+    """A redis-server this test may stop and restart."""
+    server = RedisProcess().start()
+    yield server
+    server.stop()
+
+
+def test_reflection_lists_both_services(server: ServerProcess) -> None:
+    with grpc.insecure_channel(server.target) as channel:
+        services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
+    assert {"imlimits.v1.PlanService", "imlimits.v1.LimitService", "grpc.health.v1.Health"} <= services
+
+
+def test_at_is_refused_without_trust_client_time(own_redis: RedisProcess, app_id: int) -> None:
+    process = ServerProcess("--redis-url", own_redis.url).start()
+    try:
+        with grpc.insecure_channel(process.target) as channel:
+            stub = plan_pb2_grpc.PlanServiceStub(channel)
+            refused(lambda: stub.CreateApp(plan_pb2.CreateAppRequest(app_id=app_id, at=ts(2019, 1, 1))),
+                    grpc.StatusCode.INVALID_ARGUMENT, "--trust-client-time")
+            assert stub.CreateApp(plan_pb2.CreateAppRequest(app_id=app_id)).app_id == app_id
+    finally:
+        process.stop()
+
+
+def test_time_zone_change_refused_unless_forced(own_redis: RedisProcess) -> None:
+    ServerProcess("--redis-url", own_redis.url, "--timezone", "Asia/Shanghai").start().stop()
+    other = ServerProcess("--redis-url", own_redis.url, "--timezone", "Europe/Berlin")
+    with pytest.raises(RuntimeError, match="--force-timezone"):
+        other.start()
+    forced = ServerProcess("--redis-url", own_redis.url, "--timezone", "Europe/Berlin", "--force-timezone").start()
+    forced.stop()
+    ServerProcess("--redis-url", own_redis.url, "--timezone", "Europe/Berlin").start().stop()
+
+
+def test_settings_from_environment(own_redis: RedisProcess) -> None:
+    process = ServerProcess(env={"IMLIMITS_REDIS_URL": own_redis.url, "IMLIMITS_TIMEZONE": "UTC",
+                                 "IMLIMITS_FORCE_TIMEZONE": "1"}).start()
+    try:
+        assert "time zone UTC" in "".join(process.output)
+        assert own_redis.url in "".join(process.output)
+    finally:
+        process.stop()
+
+
+def test_embedded_default_persists_across_restarts(tmp_path: Path, app_id: int) -> None:
+    data_dir = tmp_path / "data"
+    first = ServerProcess("--data-dir", str(data_dir)).start()
+    with grpc.insecure_channel(first.target) as channel:
+        plan_pb2_grpc.PlanServiceStub(channel).CreateApp(plan_pb2.CreateAppRequest(app_id=app_id))
+        limit_pb2_grpc.LimitServiceStub(channel).CreateGroup(limit_pb2.CreateGroupRequest(
+            app_id=app_id, group_id="g", type=limit_pb2.GROUP_TYPE_WORK, owner="alice"))
+    assert first.stop() == 0
+    assert not (data_dir / "redis.sock").exists()  # the embedded redis-server stopped with it
+    second = ServerProcess("--data-dir", str(data_dir)).start()
+    try:
+        with grpc.insecure_channel(second.target) as channel:
+            usage = limit_pb2_grpc.LimitServiceStub(channel).GetUsage(
+                limit_pb2.GetUsageRequest(app_id=app_id, user="alice"))
+        assert (usage.groups, usage.user_groups) == (1, 1)
+    finally:
+        second.stop()
+
+
+def test_one_data_dir_one_server(tmp_path: Path) -> None:
+    first = ServerProcess("--data-dir", str(tmp_path)).start()
+    try:
+        with pytest.raises(RuntimeError, match="in use by another imlimits-server"):
+            ServerProcess("--data-dir", str(tmp_path)).start()
+    finally:
+        first.stop()
+
+
+def test_sigterm_stops_cleanly(own_redis: RedisProcess) -> None:
+    process = ServerProcess("--redis-url", own_redis.url).start()
+    assert process.stop() == 0
+    assert "stopping" in "".join(process.output)
+
+
+def test_redis_outage_answers_unavailable_then_recovers(own_redis: RedisProcess, app_id: int) -> None:
+    process = ServerProcess("--redis-url", own_redis.url, "--redis-timeout", "0.2").start()
+    try:
+        with grpc.insecure_channel(process.target) as channel:
+            plans = plan_pb2_grpc.PlanServiceStub(channel)
+            checks = limit_pb2_grpc.LimitServiceStub(channel)
+            plans.CreateApp(plan_pb2.CreateAppRequest(app_id=app_id))
+            checks.CreateGroup(limit_pb2.CreateGroupRequest(app_id=app_id, group_id="g",
+                                                            type=limit_pb2.GROUP_TYPE_WORK, owner="alice"))
+            own_redis.stop()
+            started = time.monotonic()
+            refused(lambda: checks.JoinGroup(limit_pb2.JoinGroupRequest(app_id=app_id, group_id="g", users=["b"]),
+                                             timeout=5), grpc.StatusCode.UNAVAILABLE, "redis")
+            refused(lambda: plans.GetApp(plan_pb2.GetAppRequest(app_id=app_id), timeout=5),
+                    grpc.StatusCode.UNAVAILABLE)
+            assert time.monotonic() - started < 5  # bounded by --redis-timeout, not the client's deadline
+            process.wait_health(NOT_SERVING)
+            own_redis.start()  # same port, empty: a new Redis
+            process.wait_health(SERVING)
+            refused(lambda: plans.GetApp(plan_pb2.GetAppRequest(app_id=app_id)), grpc.StatusCode.NOT_FOUND)
+            plans.CreateApp(plan_pb2.CreateAppRequest(app_id=app_id))
+            assert checks.CreateGroup(limit_pb2.CreateGroupRequest(
+                app_id=app_id, group_id="g", type=limit_pb2.GROUP_TYPE_WORK, owner="alice")).code == 0
+        assert process.process is not None and process.process.poll() is None
+    finally:
+        process.stop()
