@@ -17,8 +17,11 @@ from grpc_reflection.v1alpha import reflection
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2, plan_pb2_grpc
+from imlimits_server import price_list
 from imlimits_server import settings as settings_module
+from imlimits_server.core.billing import Prices
 from imlimits_server.embedded_redis import EmbeddedRedis, EmbeddedRedisError
+from imlimits_server.price_list import PriceListError
 from imlimits_server.service.limit_service import LimitService
 from imlimits_server.service.plan_service import PlanService
 from imlimits_server.settings import Settings
@@ -83,14 +86,14 @@ async def _watch_redis(store: RedisStore, health_servicer: health.aio.HealthServ
         await asyncio.sleep(_HEALTH_INTERVAL_SECONDS)
 
 
-async def serve(settings: Settings, redis_url: str) -> None:
+async def serve(settings: Settings, redis_url: str, prices: Prices) -> None:
     client = connect(redis_url, settings)
     store = RedisStore(client)
     await _verify_timezone(store, settings)
 
     server = grpc.aio.server()
     plan_pb2_grpc.add_PlanServiceServicer_to_server(
-        PlanService(store, settings.tz, lambda: datetime.now(UTC), settings.trust_client_time), server)
+        PlanService(store, settings.tz, lambda: datetime.now(UTC), settings.trust_client_time, prices), server)
     limit_pb2_grpc.add_LimitServiceServicer_to_server(LimitService(store), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -121,10 +124,15 @@ async def serve(settings: Settings, redis_url: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     settings = settings_module.parse(argv)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        prices = price_list.load(settings.price_list)
+    except PriceListError as error:
+        log.error("--price-list %s", error)
+        return 2
     embedded = None if settings.redis_url else EmbeddedRedis(settings.data_dir)
     try:
         redis_url = settings.redis_url or embedded.start()  # type: ignore[union-attr]
-        asyncio.run(serve(settings, redis_url))
+        asyncio.run(serve(settings, redis_url, prices))
     except (EmbeddedRedisError, StartupError) as error:
         log.error("%s", error)
         return 1

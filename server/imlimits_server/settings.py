@@ -16,6 +16,7 @@ class Settings:
     redis_url: str | None = None
     data_dir: Path = Path("imlimits-data")
     timezone: str = "Asia/Shanghai"
+    price_list: Path | None = None
     force_timezone: bool = False
     trust_client_time: bool = False
     redis_timeout: float = 0.5
@@ -52,6 +53,8 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
                         help="where the embedded redis-server keeps its data (default %(default)s)")
     parser.add_argument("--timezone", default=env_or("TIMEZONE", default.timezone),
                         help="time zone of calendar months for the monthly rule and bills (default %(default)s)")
+    parser.add_argument("--price-list", type=Path, default=env_or("PRICE_LIST", None),
+                        help="TOML price list for bills; default: the one shipped in the package")
     parser.add_argument("--force-timezone", action="store_true",
                         default=_env_flag(env.get("IMLIMITS_FORCE_TIMEZONE")),
                         help="accept a --timezone other than the one the stored history was written in")
@@ -79,6 +82,7 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         redis_url=args.redis_url or None,
         data_dir=Path(args.data_dir),
         timezone=args.timezone,
+        price_list=Path(args.price_list) if args.price_list else None,
         force_timezone=args.force_timezone,
         trust_client_time=args.trust_client_time,
         redis_timeout=float(args.redis_timeout),

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from imlimits.v1 import limit_pb2, plan_pb2
+from imlimits_server.core.billing import Bill
 from imlimits_server.core.checks import CheckResult, GroupType, ReleaseResult
 from imlimits_server.core.editions import Edition, Limits
 from imlimits_server.core.errors import InvalidArgument
@@ -101,3 +102,14 @@ def check_response(result: CheckResult) -> limit_pb2.CheckResponse:
 def release_response(result: ReleaseResult) -> limit_pb2.ReleaseResponse:
     info = f"released {result.released} memberships" if result.code == 0 else CheckResult(result.code).info()
     return limit_pb2.ReleaseResponse(code=int(result.code), info=info, released=result.released)
+
+
+def bill(value: Bill) -> plan_pb2.Bill:
+    return plan_pb2.Bill(
+        month=str(value.month),
+        issued_on=value.issued_on,
+        currency=value.currency,
+        total=value.total,
+        lines=[plan_pb2.BillLine(item=line.item.value, level=line.level, charged=line.charged, amount=line.amount,
+                                 reason=line.reason) for line in value.lines],
+    )

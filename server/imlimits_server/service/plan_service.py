@@ -12,9 +12,11 @@ import grpc
 from google.protobuf.message import Message
 
 from imlimits.v1 import plan_pb2, plan_pb2_grpc
-from imlimits_server.core import plans
+from imlimits_server.core import billing, plans
+from imlimits_server.core.billing import Prices
 from imlimits_server.core.editions import Edition
 from imlimits_server.core.errors import AlreadyExists, InvalidArgument, app_not_found
+from imlimits_server.core.months import Month
 from imlimits_server.core.plans import AppState, PlanRequest
 from imlimits_server.service import convert, validation
 from imlimits_server.service.errors import Contention, grpc_errors
@@ -30,9 +32,10 @@ _Operation = Callable[[AppState | None, datetime], AppState]
 
 class PlanService(plan_pb2_grpc.PlanServiceServicer):
     def __init__(self, store: RedisStore, tz: ZoneInfo, clock: Callable[[], datetime],
-                 trust_client_time: bool) -> None:
+                 trust_client_time: bool, prices: Prices) -> None:
         self._store = store
         self._tz = tz
+        self._prices = prices
         self._clock = clock
         self._trust_client_time = trust_client_time
 
@@ -50,7 +53,7 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
     @grpc_errors
     async def GetApp(self, request: plan_pb2.GetAppRequest, context: grpc.aio.ServicerContext) -> plan_pb2.App:
         state = await self._load(validation.app_id(request.app_id))
-        return self._answer(state, max(self._clock(), state.last_at))
+        return self._answer(state, self._now(state))
 
     @grpc_errors
     async def Upgrade(self, request: plan_pb2.UpgradeRequest, context: grpc.aio.ServicerContext) -> plan_pb2.App:
@@ -91,7 +94,19 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
         state = await self._load(validation.app_id(request.app_id))
         return plan_pb2.ListPlanChangesResponse(changes=[convert.plan_change(c) for c in plans.plan_changes(state)])
 
+    @grpc_errors
+    async def GetBill(self, request: plan_pb2.GetBillRequest, context: grpc.aio.ServicerContext) -> plan_pb2.Bill:
+        app_id = validation.app_id(request.app_id)
+        month = validation.month(request.month)
+        state = await self._load(app_id)
+        current = Month.of(self._now(state), self._tz)
+        return convert.bill(billing.bill(state, month, self._tz, self._prices, current))
+
     # Shared steps
+
+    def _now(self, state: AppState) -> datetime:
+        """The app's present: never before its last change, which a trusted client may have stamped ahead."""
+        return max(self._clock(), state.last_at)
 
     def _plan_request(self, request: plan_pb2.UpgradeRequest | plan_pb2.ChangePlanRequest,
                       edition: Edition | None) -> PlanRequest:
@@ -129,7 +144,7 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
                 return _replay(stored.stored_request, fingerprint)
             # Without a trusted `at`, a replica whose clock lags the app's last
             # change stamps the change at that moment rather than refusing it.
-            at = requested_at or max([self._clock()] + ([stored.state.last_at] if stored.state else []))
+            at = requested_at or (self._now(stored.state) if stored.state else self._clock())
             state = operation(stored.state, at)
             answer = self._answer(state, at)
             if dry_run or (state is stored.state and not request_id):

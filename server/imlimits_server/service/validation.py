@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 
 from imlimits_server.core.errors import InvalidArgument
+from imlimits_server.core.months import Month
 
 MAX_USERS_PER_REQUEST = 500
 USER_ID_MAX_BYTES = 32
@@ -64,3 +65,10 @@ def users(field: str, values: Sequence[str], *, allow_empty: bool = False) -> li
 def confirm(value: bool) -> None:
     if not value:
         raise InvalidArgument("confirm", "must be true: deactivation takes effect at once and cannot be undone")
+
+
+def month(value: str) -> Month:
+    try:
+        return Month.parse(value)
+    except ValueError as error:
+        raise InvalidArgument("month", str(error)) from None
