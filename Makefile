@@ -5,19 +5,23 @@ PY     := $(VENV)/bin/python
 LISTEN ?= 127.0.0.1:50051
 PROTOS := $(wildcard protos/imlimits/v1/*.proto)
 
-.PHONY: run test lint proto proto-check redis-server clean
+.PHONY: run test lint proto redis-server debian-packages clean
 
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { $(MAKE) --no-print-directory debian-packages PACKAGES=python3-venv && \
+	  $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
 # Debian's redis-server package where the machine has none (needs root or sudo).
 redis-server:
-	@command -v redis-server >/dev/null || { \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+	@command -v redis-server >/dev/null || $(MAKE) --no-print-directory debian-packages PACKAGES=redis-server
+
+debian-packages:
+	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(PACKAGES) >/dev/null
 
 run: $(VENV)/.installed redis-server
 	$(VENV)/bin/imlimits-server --listen $(LISTEN)
@@ -26,7 +30,7 @@ test: $(VENV)/.installed redis-server
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check server client tests
+	$(VENV)/bin/ruff check server tests $(wildcard client)
 	$(VENV)/bin/mypy
 
 # Regenerates gen/ from protos/; the generated files are committed and
