@@ -79,7 +79,7 @@ def _lines(state: AppState, month: Month, tz: ZoneInfo, prices: Prices) -> list[
     edition_changes = [event for event in in_month if event.before.edition != event.after.edition]
     if edition_changes:
         changed_on = _day(edition_changes[0].at, tz)
-        why = (f"edition adjusted on {changed_on}: the configuration of {month.first_day().isoformat()} is charged; "
+        why = (f"edition adjusted on {changed_on}: the month is charged at the configuration it began with; "
                f"changes are charged from {month.next().first_day().isoformat()}")
         return _charge(month_start, prices, why)
     held = [month_start, *(event.after for event in in_month)]

@@ -1,0 +1,45 @@
+"""Client library for imlimits: limit checks for IM backends, plan administration for operators.
+
+    from imlimits_client import Client, GroupType
+
+    with Client("localhost:50051") as client:
+        result = client.check.join_group(1400000001, "room-7", ["alice"])
+        if not result.allowed:
+            print(result.code, result.info)
+
+Depends on the generated stubs (package `imlimits.v1`), never on the server.
+"""
+
+from imlimits_client.aio import AsyncClient
+from imlimits_client.errors import (
+    AlreadyExists,
+    Conflict,
+    ImlimitsError,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    PlanRuleViolation,
+    Unauthenticated,
+    Unavailable,
+)
+from imlimits_client.sync import Client
+from imlimits_client.types import (
+    App,
+    AppStatus,
+    Bill,
+    BillLine,
+    CheckResult,
+    Edition,
+    GroupType,
+    ImCode,
+    Limits,
+    PlanChange,
+    Released,
+    Usage,
+)
+
+__all__ = [
+    "AlreadyExists", "App", "AppStatus", "AsyncClient", "Bill", "BillLine", "CheckResult", "Client", "Conflict",
+    "Edition", "GroupType", "ImCode", "ImlimitsError", "InvalidArgument", "Limits", "NotFound", "PermissionDenied",
+    "PlanChange", "PlanRuleViolation", "Released", "Unauthenticated", "Unavailable", "Usage",
+]

@@ -1,0 +1,122 @@
+"""One description per RPC: the request, how to read the answer, and whether a retry is safe.
+
+The sync and asyncio clients both run these, so each RPC is spelled once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from imlimits.v1 import limit_pb2, plan_pb2
+from imlimits_client.types import App, Bill, CheckResult, Edition, GroupType, PlanChange, Released, Usage
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Call(Generic[R]):
+    service: Literal["check", "admin"]
+    method: str
+    request: Message
+    convert: Callable[[Any], R]
+    # Joins, leaves, destroys, reads and plan calls with a request_id may be sent twice.
+    retry_safe: bool
+    # A check answered by the on_unavailable policy when the service is unreachable.
+    is_check: bool = False
+
+
+def create_group(app_id: int, group_id: str, type: GroupType, owner: str, members: Sequence[str],
+                 max_members: int, dry_run: bool) -> Call[CheckResult]:
+    request = limit_pb2.CreateGroupRequest(app_id=app_id, group_id=group_id, type=type.value, owner=owner,
+                                           members=members, max_members=max_members, dry_run=dry_run)
+    return Call("check", "CreateGroup", request, CheckResult.from_proto, retry_safe=dry_run, is_check=True)
+
+
+def create_room(app_id: int, room_id: str, owner: str, dry_run: bool) -> Call[CheckResult]:
+    request = limit_pb2.CreateRoomRequest(app_id=app_id, room_id=room_id, owner=owner, dry_run=dry_run)
+    return Call("check", "CreateRoom", request, CheckResult.from_proto, retry_safe=dry_run, is_check=True)
+
+
+def join_group(app_id: int, group_id: str, users: Sequence[str], dry_run: bool) -> Call[CheckResult]:
+    request = limit_pb2.JoinGroupRequest(app_id=app_id, group_id=group_id, users=users, dry_run=dry_run)
+    return Call("check", "JoinGroup", request, CheckResult.from_proto, retry_safe=True, is_check=True)
+
+
+def leave_group(app_id: int, group_id: str, users: Sequence[str]) -> Call[Released]:
+    request = limit_pb2.LeaveGroupRequest(app_id=app_id, group_id=group_id, users=users)
+    return Call("check", "LeaveGroup", request, Released.from_proto, retry_safe=True)
+
+
+def destroy_group(app_id: int, group_id: str) -> Call[Released]:
+    request = limit_pb2.DestroyGroupRequest(app_id=app_id, group_id=group_id)
+    return Call("check", "DestroyGroup", request, Released.from_proto, retry_safe=True)
+
+
+def usage(app_id: int, user: str | None, group_id: str | None) -> Call[Usage]:
+    request = limit_pb2.GetUsageRequest(app_id=app_id, user=user, group_id=group_id)
+    return Call("check", "GetUsage", request, Usage.from_proto, retry_safe=True)
+
+
+def _request_id(given: str | None) -> str:
+    """Plan calls always carry an id, so a retry after a lost answer cannot apply a change twice."""
+    return given if given is not None else uuid.uuid4().hex
+
+
+def _timestamp(at: datetime | None) -> Timestamp | None:
+    if at is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(at)
+    return stamp
+
+
+def create_app(app_id: int, request_id: str | None, at: datetime | None) -> Call[App]:
+    request = plan_pb2.CreateAppRequest(app_id=app_id, request_id=_request_id(request_id), at=_timestamp(at))
+    return Call("admin", "CreateApp", request, App.from_proto, retry_safe=True)
+
+
+def get_app(app_id: int) -> Call[App]:
+    return Call("admin", "GetApp", plan_pb2.GetAppRequest(app_id=app_id), App.from_proto, retry_safe=True)
+
+
+def upgrade(app_id: int, edition: Edition, av_room_unlimited: bool | None, user_group_limit: int | None,
+            group_member_limit: int | None, request_id: str | None, at: datetime | None,
+            dry_run: bool) -> Call[App]:
+    request = plan_pb2.UpgradeRequest(
+        app_id=app_id, edition=edition.value, av_room_unlimited=av_room_unlimited, user_group_limit=user_group_limit,
+        group_member_limit=group_member_limit, request_id=_request_id(request_id), at=_timestamp(at),
+        dry_run=dry_run)
+    return Call("admin", "Upgrade", request, App.from_proto, retry_safe=True)
+
+
+def change_plan(app_id: int, edition: Edition | None, av_room_unlimited: bool | None, user_group_limit: int | None,
+                group_member_limit: int | None, request_id: str | None, at: datetime | None,
+                dry_run: bool) -> Call[App]:
+    request = plan_pb2.ChangePlanRequest(
+        app_id=app_id, edition=edition.value if edition else None, av_room_unlimited=av_room_unlimited,
+        user_group_limit=user_group_limit, group_member_limit=group_member_limit,
+        request_id=_request_id(request_id), at=_timestamp(at), dry_run=dry_run)
+    return Call("admin", "ChangePlan", request, App.from_proto, retry_safe=True)
+
+
+def deactivate(app_id: int, request_id: str | None, at: datetime | None) -> Call[App]:
+    request = plan_pb2.DeactivateRequest(app_id=app_id, confirm=True, request_id=_request_id(request_id),
+                                         at=_timestamp(at))
+    return Call("admin", "Deactivate", request, App.from_proto, retry_safe=True)
+
+
+def list_plan_changes(app_id: int) -> Call[list[PlanChange]]:
+    return Call("admin", "ListPlanChanges", plan_pb2.ListPlanChangesRequest(app_id=app_id),
+                lambda answer: [PlanChange.from_proto(change) for change in answer.changes], retry_safe=True)
+
+
+def get_bill(app_id: int, month: str) -> Call[Bill]:
+    return Call("admin", "GetBill", plan_pb2.GetBillRequest(app_id=app_id, month=month), Bill.from_proto,
+                retry_safe=True)

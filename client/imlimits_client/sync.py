@@ -1,0 +1,133 @@
+"""The blocking client: one channel shared by `check` (LimitService) and `admin` (PlanService)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, cast
+
+import grpc
+
+from imlimits.v1 import limit_pb2_grpc, plan_pb2_grpc
+from imlimits_client import calls
+from imlimits_client.calls import Call, R
+from imlimits_client.errors import from_rpc_error
+from imlimits_client.policy import Attempts, OnUnavailable, RetryPolicy, unavailable_answer
+from imlimits_client.types import App, Bill, CheckResult, Edition, GroupType, PlanChange, Released, Usage
+
+DEFAULT_CHECK_TIMEOUT = 0.2
+DEFAULT_ADMIN_TIMEOUT = 5.0
+
+
+class Client:
+    """Connects to imlimits at `target` ("host:port").
+
+    `check_timeout` bounds each check, retries included; `on_unavailable`
+    decides a check's answer when the service cannot be reached: "deny"
+    (fail closed), "allow" (fail open, so an outage need not stop chat) or
+    "raise" (imlimits_client.Unavailable).
+    """
+
+    def __init__(self, target: str, *, check_timeout: float = DEFAULT_CHECK_TIMEOUT,
+                 admin_timeout: float = DEFAULT_ADMIN_TIMEOUT, on_unavailable: OnUnavailable = "deny",
+                 retry: RetryPolicy | None = None, token: str | None = None,
+                 credentials: grpc.ChannelCredentials | None = None) -> None:
+        self._channel = grpc.secure_channel(target, credentials) if credentials else grpc.insecure_channel(target)
+        self._stubs: dict[str, Any] = {"check": limit_pb2_grpc.LimitServiceStub(self._channel),
+                                       "admin": plan_pb2_grpc.PlanServiceStub(self._channel)}
+        self._timeouts = {"check": check_timeout, "admin": admin_timeout}
+        self._on_unavailable = on_unavailable
+        self._retry = retry or RetryPolicy()
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self.check = CheckClient(self)
+        self.admin = AdminClient(self)
+
+    def run(self, call: Call[R]) -> R:
+        attempts = Attempts(self._retry, self._timeouts[call.service], call.retry_safe)
+        method = getattr(self._stubs[call.service], call.method)
+        while True:
+            try:
+                return call.convert(method(call.request, timeout=attempts.remaining(), metadata=self._metadata))
+            except grpc.RpcError as rpc_error:
+                error = from_rpc_error(rpc_error)
+                delay = attempts.retry_delay(error)
+                if delay is None:
+                    return cast(R, unavailable_answer(call, error, self._on_unavailable))
+                time.sleep(delay)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+
+class CheckClient:
+    """LimitService: what IM backends call before creating groups, adding members and opening rooms."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create_group(self, app_id: int, group_id: str, type: GroupType = GroupType.WORK, owner: str = "",
+                     members: Sequence[str] = (), max_members: int = 0, dry_run: bool = False) -> CheckResult:
+        return self._client.run(calls.create_group(app_id, group_id, type, owner, members, max_members, dry_run))
+
+    def create_room(self, app_id: int, room_id: str, owner: str = "", dry_run: bool = False) -> CheckResult:
+        return self._client.run(calls.create_room(app_id, room_id, owner, dry_run))
+
+    def join_group(self, app_id: int, group_id: str, users: Sequence[str], dry_run: bool = False) -> CheckResult:
+        return self._client.run(calls.join_group(app_id, group_id, users, dry_run))
+
+    def leave_group(self, app_id: int, group_id: str, users: Sequence[str]) -> Released:
+        return self._client.run(calls.leave_group(app_id, group_id, users))
+
+    def destroy_group(self, app_id: int, group_id: str) -> Released:
+        return self._client.run(calls.destroy_group(app_id, group_id))
+
+    def usage(self, app_id: int, user: str | None = None, group_id: str | None = None) -> Usage:
+        return self._client.run(calls.usage(app_id, user, group_id))
+
+
+class AdminClient:
+    """PlanService: create, upgrade, reconfigure (变配), deactivate (停用), history and bills.
+
+    Every change carries a request_id (one is generated when none is given),
+    so retrying after a lost answer never applies it twice.
+    """
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create_app(self, app_id: int, request_id: str | None = None, at: datetime | None = None) -> App:
+        return self._client.run(calls.create_app(app_id, request_id, at))
+
+    def get_app(self, app_id: int) -> App:
+        return self._client.run(calls.get_app(app_id))
+
+    def upgrade(self, app_id: int, edition: Edition, *, av_room_unlimited: bool | None = None,
+                user_group_limit: int | None = None, group_member_limit: int | None = None,
+                request_id: str | None = None, at: datetime | None = None, dry_run: bool = False) -> App:
+        return self._client.run(calls.upgrade(app_id, edition, av_room_unlimited, user_group_limit,
+                                              group_member_limit, request_id, at, dry_run))
+
+    def change_plan(self, app_id: int, *, edition: Edition | None = None, av_room_unlimited: bool | None = None,
+                    user_group_limit: int | None = None, group_member_limit: int | None = None,
+                    request_id: str | None = None, at: datetime | None = None, dry_run: bool = False) -> App:
+        return self._client.run(calls.change_plan(app_id, edition, av_room_unlimited, user_group_limit,
+                                                  group_member_limit, request_id, at, dry_run))
+
+    def deactivate(self, app_id: int, request_id: str | None = None, at: datetime | None = None) -> App:
+        """Immediate and irreversible."""
+        return self._client.run(calls.deactivate(app_id, request_id, at))
+
+    def list_plan_changes(self, app_id: int) -> list[PlanChange]:
+        return self._client.run(calls.list_plan_changes(app_id))
+
+    def get_bill(self, app_id: int, month: str) -> Bill:
+        return self._client.run(calls.get_bill(app_id, month))

@@ -1,0 +1,168 @@
+"""The client's result types, converted from the wire messages in one place."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from imlimits.v1 import limit_pb2, plan_pb2
+
+
+class ImCode(enum.IntEnum):
+    """The IM platform's error codes a check answers (SPEC section 2)."""
+
+    OK = 0
+    AV_ROOM_WITH_MEMBERS = 10007
+    GROUP_NOT_FOUND = 10010
+    GROUP_FULL = 10014
+    GROUP_ID_IN_USE = 10021
+    GROUP_ID_OWNED_BY_CALLER = 10025
+    AV_ROOM_LIMIT = 10036
+    USER_GROUP_LIMIT = 10037
+    GROUP_MEMBER_LIMIT = 10038
+    NOT_ULTIMATE = 10059
+    APP_DISABLED = 60016
+    # Not an IM code: the service could not be reached and on_unavailable="deny" decided.
+    SERVICE_UNAVAILABLE = -1
+
+
+class Edition(enum.Enum):
+    TRIAL = plan_pb2.EDITION_TRIAL
+    PRO = plan_pb2.EDITION_PRO
+    ULTIMATE = plan_pb2.EDITION_ULTIMATE
+
+
+class AppStatus(enum.Enum):
+    ACTIVE = plan_pb2.APP_STATUS_ACTIVE
+    DEACTIVATED = plan_pb2.APP_STATUS_DEACTIVATED
+
+
+class GroupType(enum.Enum):
+    WORK = limit_pb2.GROUP_TYPE_WORK
+    PUBLIC = limit_pb2.GROUP_TYPE_PUBLIC
+    MEETING = limit_pb2.GROUP_TYPE_MEETING
+    AVCHATROOM = limit_pb2.GROUP_TYPE_AVCHATROOM
+    COMMUNITY = limit_pb2.GROUP_TYPE_COMMUNITY
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    code: ImCode | int
+    info: str
+    allowed: bool
+    denied_users: tuple[str, ...] = ()
+    limit: int = 0
+    current: int = 0
+    # True when the client's on_unavailable policy answered, not the service.
+    degraded: bool = False
+
+    @classmethod
+    def from_proto(cls, message: limit_pb2.CheckResponse) -> CheckResult:
+        return cls(_code(message.code), message.info, message.allowed, tuple(message.denied_users),
+                   message.limit, message.current)
+
+
+@dataclass(frozen=True)
+class Released:
+    code: ImCode | int
+    info: str
+    released: int
+
+    @classmethod
+    def from_proto(cls, message: limit_pb2.ReleaseResponse) -> Released:
+        return cls(_code(message.code), message.info, message.released)
+
+
+@dataclass(frozen=True)
+class Limits:
+    user_groups: int
+    group_members: int
+    av_rooms: int | None  # None: unlimited
+    community_allowed: bool
+
+    @classmethod
+    def from_proto(cls, message: plan_pb2.Limits) -> Limits:
+        return cls(message.user_groups, message.group_members,
+                   None if message.av_rooms_unlimited else message.av_rooms, message.community_allowed)
+
+
+@dataclass(frozen=True)
+class Usage:
+    av_rooms: int
+    groups: int
+    limits: Limits
+    user_groups: int | None
+    group_members: int | None
+
+    @classmethod
+    def from_proto(cls, message: limit_pb2.Usage) -> Usage:
+        return cls(message.av_rooms, message.groups, Limits.from_proto(message.limits),
+                   message.user_groups if message.HasField("user_groups") else None,
+                   message.group_members if message.HasField("group_members") else None)
+
+
+@dataclass(frozen=True)
+class App:
+    app_id: int
+    edition: Edition
+    status: AppStatus
+    av_room_unlimited: bool
+    user_group_limit: int
+    group_member_limit: int
+    locked_items: tuple[str, ...]
+    limits: Limits
+
+    @classmethod
+    def from_proto(cls, message: plan_pb2.App) -> App:
+        return cls(message.app_id, Edition(message.edition), AppStatus(message.status), message.av_room_unlimited,
+                   message.user_group_limit, message.group_member_limit, tuple(message.locked_items),
+                   Limits.from_proto(message.limits))
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    at: datetime
+    item: str
+    old_value: str
+    new_value: str
+    operation: str
+    request_id: str
+    implicit: bool
+
+    @classmethod
+    def from_proto(cls, message: plan_pb2.PlanChange) -> PlanChange:
+        return cls(message.at.ToDatetime(tzinfo=UTC), message.item, message.old_value, message.new_value,
+                   message.operation, message.request_id, message.implicit)
+
+
+@dataclass(frozen=True)
+class BillLine:
+    item: str
+    level: str
+    charged: bool
+    amount: int  # minor units
+    reason: str
+
+
+@dataclass(frozen=True)
+class Bill:
+    month: str
+    issued_on: str
+    currency: str
+    total: int  # minor units
+    lines: tuple[BillLine, ...]
+
+    @classmethod
+    def from_proto(cls, message: plan_pb2.Bill) -> Bill:
+        return cls(message.month, message.issued_on, message.currency, message.total,
+                   tuple(BillLine(line.item, line.level, line.charged, line.amount, line.reason)
+                         for line in message.lines))
+
+
+def _code(value: int) -> ImCode | int:
+    """A newer server may answer a code this client does not know: it stays visible as a plain int."""
+    try:
+        return ImCode(value)
+    except ValueError:
+        return value

@@ -1,0 +1,148 @@
+"""`imlimits` end to end: a subprocess against the real server; tables and JSON both checked."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from harness import ServerProcess
+from imlimits_client import Client
+
+
+def imlimits(server: ServerProcess, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "imlimits_client.cli", *args], input=stdin, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "IMLIMITS_TARGET": server.target})
+
+
+def as_json(server: ServerProcess, *args: str) -> Any:
+    done = imlimits(server, *args, "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture
+def app(server: ServerProcess, app_id: int) -> str:
+    assert imlimits(server, "app", "create", str(app_id)).returncode == 0
+    return str(app_id)
+
+
+def test_help_names_every_command(server: ServerProcess) -> None:
+    done = imlimits(server, "--help")
+    assert done.returncode == 0
+    for command in ("app", "bill", "usage", "check"):
+        assert command in done.stdout
+
+
+def test_app_show_table_and_json(server: ServerProcess, app: str) -> None:
+    table = imlimits(server, "app", "show", app).stdout.splitlines()
+    assert table[0] == f"app {app}: TRIAL, active"
+    assert table[1].split() == ["ITEM", "SETTING", "ENFORCED", "CHANGE"]
+    assert table[3].split() == ["av_room_unlimited", "false", "10", "AV", "chat", "rooms", "available"]
+    data = as_json(server, "app", "show", app)
+    assert (data["edition"], data["status"], data["limits"]["av_rooms"]) == ("TRIAL", "ACTIVE", 10)
+
+
+def test_upgrade_then_rooms_until_refused(server: ServerProcess, app: str) -> None:
+    upgraded = imlimits(server, "app", "upgrade", app, "--edition", "pro", "--user-groups", "800")
+    assert upgraded.returncode == 0 and "user_group_limit    800" in upgraded.stdout
+    assert "used this month" in upgraded.stdout
+    for i in range(50):
+        assert imlimits(server, "check", "room", app, f"r{i}", "--owner", "alice").stdout.strip() == "admitted"
+    refused = imlimits(server, "check", "room", app, "r50")
+    assert refused.returncode == 1
+    assert refused.stdout.startswith("refused 10036: av_rooms limit 50 reached")
+    data = json.loads(imlimits(server, "check", "room", app, "r50", "--json").stdout)
+    assert (data["code"], data["allowed"], data["limit"], data["current"]) == ("AV_ROOM_LIMIT", False, 50, 50)
+
+
+def test_usage_table(server: ServerProcess, app: str) -> None:
+    imlimits(server, "check", "create-group", app, "g", "--owner", "alice", "--member", "bob", "--member", "cat")
+    lines = imlimits(server, "usage", app, "--user", "alice", "--group", "g").stdout.splitlines()
+    assert lines[1].split() == ["WHAT", "USED", "LIMIT"]
+    assert lines[3].split() == ["groups", "1", "-"]
+    assert lines[4].split() == ["groups", "of", "user", "alice", "1", "50"]
+    assert lines[5].split()[:5] == ["members", "of", "group", "g", "3"]
+    data = as_json(server, "usage", app, "--group", "g")
+    assert (data["groups"], data["group_members"], data["user_groups"]) == (1, 3, None)
+
+
+def test_history_and_bill(server: ServerProcess, app: str) -> None:
+    imlimits(server, "app", "upgrade", app, "--edition", "ultimate")
+    history = imlimits(server, "app", "history", app).stdout.splitlines()
+    assert history[0].split()[:4] == ["AT", "(UTC)", "OPERATION", "ITEM"]
+    assert "EDITION_TRIAL -> EDITION_ULTIMATE" in history[2]
+    assert history[3].split()[-2] == "implicit"
+    assert [row["item"] for row in as_json(server, "app", "history", app)] == \
+        ["status", "edition", "user_group_limit", "group_member_limit"]
+    month = as_json(server, "app", "history", app)[1]["at"][:7]
+    bill = imlimits(server, "bill", app, month)
+    assert bill.returncode == 0
+    assert bill.stdout.splitlines()[-1] == "total 0.00 CNY"
+    assert [line["item"] for line in as_json(server, "bill", app, month)["lines"]] == \
+        ["edition", "av_room_unlimited", "user_group_limit", "group_member_limit"]
+
+
+def test_check_join_refused_names_denied_users(server: ServerProcess, app: str) -> None:
+    with Client(server.target, check_timeout=10) as client:
+        for i in range(50):
+            client.check.create_group(int(app), f"g{i}", owner="busy")
+        client.check.create_group(int(app), "last", owner="other")
+    assert imlimits(server, "check", "join", app, "last", "fresh", "--dry-run").returncode == 0
+    done = imlimits(server, "check", "join", app, "last", "fresh", "busy")
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [
+        "refused 10037: user_group_limit 50 reached for busy (first has 50 groups)", "denied users: busy"]
+    assert as_json(server, "usage", app, "--group", "last")["group_members"] == 1
+    done = imlimits(server, "check", "join", app, "nope", "x")
+    assert (done.returncode, done.stdout.split(":")[0]) == (1, "refused 10010")
+
+
+def test_plan_rule_refusal_exits_1_with_the_rule(server: ServerProcess, app: str) -> None:
+    imlimits(server, "app", "upgrade", app, "--edition", "pro")
+    done = imlimits(server, "app", "change", app, "--edition", "ultimate")
+    assert done.returncode == 1
+    assert "edition was already changed" in done.stderr and "may change again on" in done.stderr
+
+
+def test_dry_run_says_so(server: ServerProcess, app: str) -> None:
+    done = imlimits(server, "app", "upgrade", app, "--edition", "pro", "--av-unlimited", "--dry-run")
+    assert done.stdout.startswith("dry run, nothing changed:")
+    assert as_json(server, "app", "show", app)["edition"] == "TRIAL"
+
+
+def test_deactivate_asks_unless_yes(server: ServerProcess, app: str) -> None:
+    declined = imlimits(server, "app", "deactivate", app, stdin="no\n")
+    assert declined.returncode == 2 and "not confirmed" in declined.stderr
+    no_input = imlimits(server, "app", "deactivate", app)
+    assert no_input.returncode == 2 and "--yes" in no_input.stderr
+    confirmed = imlimits(server, "app", "deactivate", app, stdin=f"{app}\n")
+    assert confirmed.returncode == 0 and "DEACTIVATED" in confirmed.stdout
+    assert as_json(server, "app", "deactivate", app, "--yes")["status"] == "DEACTIVATED"
+    assert imlimits(server, "check", "room", app, "r").stdout.startswith("refused 60016")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["app", "show", "not-a-number"], "invalid int value"),
+    (["app", "upgrade", "1", "--edition", "gold"], "invalid choice"),
+    (["app", "change", "1", "--at", "2019-01-01"], "give a time zone"),
+])
+def test_usage_errors_exit_2(server: ServerProcess, args: list[str], message: str) -> None:
+    done = imlimits(server, *args)
+    assert done.returncode == 2 and message in done.stderr
+
+
+def test_invalid_input_exits_2(server: ServerProcess, app: str) -> None:
+    done = imlimits(server, "check", "join", app, "g", "x" * 40)
+    assert done.returncode == 2 and "users[0]" in done.stderr
+
+
+def test_unknown_app_and_unreachable_server(server: ServerProcess, app_id: int) -> None:
+    done = imlimits(server, "app", "show", str(app_id))
+    assert done.returncode == 1 and "not found" in done.stderr
+    done = imlimits(server, "app", "show", str(app_id), "--target", "127.0.0.1:1", "--timeout", "1")
+    assert done.returncode == 1 and "cannot reach imlimits at 127.0.0.1:1" in done.stderr
