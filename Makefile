@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 LISTEN ?= 127.0.0.1:50051
 PROTOS := $(wildcard protos/imlimits/v1/*.proto)
 
-.PHONY: run test lint proto redis-server debian-packages clean
+.PHONY: run test lint proto bench redis-server debian-packages clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { $(MAKE) --no-print-directory debian-packages PACKAGES=python3-venv && \
@@ -30,7 +30,7 @@ test: $(VENV)/.installed redis-server
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check server tests $(wildcard client)
+	$(VENV)/bin/ruff check server client tests bench
 	$(VENV)/bin/mypy
 
 # Regenerates gen/ from protos/; the generated files are committed and
@@ -43,3 +43,7 @@ proto: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) imlimits-data .pytest_cache .mypy_cache .ruff_cache
+
+# The benchmark: service against a no-op gRPC server on the same stack (see bench/).
+bench: $(VENV)/.installed redis-server
+	PYTHONPATH=tests $(PY) -m bench $(BENCH_ARGS)

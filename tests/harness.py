@@ -74,8 +74,10 @@ class RedisProcess:
 class ServerProcess:
     """One imlimits-server process; its port is read from its own start-up line."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+                 module: str = "imlimits_server.main") -> None:
         self.args = args
+        self.module = module
         self.env = {**os.environ, **(env or {})}
         self.cwd = cwd
         self.process: subprocess.Popen[str] | None = None
@@ -87,9 +89,14 @@ class ServerProcess:
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
     def start(self, wait_serving: bool = True) -> ServerProcess:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "imlimits_server.main", "--listen", "127.0.0.1:0", *self.args],
+            [sys.executable, "-m", self.module, "--listen", "127.0.0.1:0", *self.args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=self.env,
             cwd=self.cwd,
         )

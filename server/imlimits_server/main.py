@@ -14,7 +14,6 @@ import grpc
 import redis.exceptions
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from redis.asyncio import BlockingConnectionPool, Redis
 
 from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2, plan_pb2_grpc
 from imlimits_server import price_list
@@ -25,6 +24,7 @@ from imlimits_server.price_list import PriceListError
 from imlimits_server.service.limit_service import LimitService
 from imlimits_server.service.plan_service import PlanService
 from imlimits_server.settings import Settings
+from imlimits_server.store.pipelined import PipelinedConnection
 from imlimits_server.store.redis_store import RedisStore
 
 log = logging.getLogger("imlimits.server")
@@ -40,17 +40,12 @@ class StartupError(Exception):
     pass
 
 
-def connect(url: str, settings: Settings) -> Redis:
-    """A bounded pool: a slow Redis makes callers wait for a connection, not open more of them."""
-    pool = BlockingConnectionPool.from_url(
-        url,
-        max_connections=settings.redis_pool_size,
-        timeout=settings.redis_timeout,
-        socket_timeout=settings.redis_timeout,
-        socket_connect_timeout=settings.redis_timeout,
-        decode_responses=True,
-    )
-    return Redis(connection_pool=pool)
+def create_grpc_server() -> grpc.aio.Server:
+    """The gRPC server every imlimits process uses (and the benchmark's no-op baseline, to compare like with like).
+
+    SO_REUSEPORT lets several worker processes share one port.
+    """
+    return grpc.aio.server(options=[("grpc.so_reuseport", 1)])
 
 
 async def _verify_timezone(store: RedisStore, settings: Settings) -> None:
@@ -87,11 +82,11 @@ async def _watch_redis(store: RedisStore, health_servicer: health.aio.HealthServ
 
 
 async def serve(settings: Settings, redis_url: str, prices: Prices) -> None:
-    client = connect(redis_url, settings)
+    client = PipelinedConnection(redis_url, settings.redis_timeout)
     store = RedisStore(client)
     await _verify_timezone(store, settings)
 
-    server = grpc.aio.server()
+    server = create_grpc_server()
     plan_pb2_grpc.add_PlanServiceServicer_to_server(
         PlanService(store, settings.tz, lambda: datetime.now(UTC), settings.trust_client_time, prices), server)
     limit_pb2_grpc.add_LimitServiceServicer_to_server(LimitService(store), server)
@@ -118,7 +113,7 @@ async def serve(settings: Settings, redis_url: str, prices: Prices) -> None:
     watcher.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await watcher
-    await client.aclose()
+    await client.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,7 +20,6 @@ class Settings:
     force_timezone: bool = False
     trust_client_time: bool = False
     redis_timeout: float = 0.5
-    redis_pool_size: int = 64
     shutdown_grace: float = 5.0
     log_level: str = "INFO"
 
@@ -63,8 +62,6 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
                         help="honour `at` in plan requests (migrations and tests); otherwise it is refused")
     parser.add_argument("--redis-timeout", type=float, default=env_or("REDIS_TIMEOUT", default.redis_timeout),
                         help="seconds a Redis call may take before the RPC answers UNAVAILABLE (default %(default)s)")
-    parser.add_argument("--redis-pool-size", type=int, default=env_or("REDIS_POOL_SIZE", default.redis_pool_size),
-                        help="Redis connections per server process (default %(default)s)")
     parser.add_argument("--shutdown-grace", type=float,
                         default=env_or("SHUTDOWN_GRACE", default.shutdown_grace),
                         help="seconds in-flight calls may finish after SIGTERM (default %(default)s)")
@@ -75,8 +72,8 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         ZoneInfo(args.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         parser.error(f"--timezone: unknown time zone {args.timezone!r} (use an IANA name such as Asia/Shanghai)")
-    if args.redis_timeout <= 0 or args.redis_pool_size <= 0:
-        parser.error("--redis-timeout and --redis-pool-size must be positive")
+    if float(args.redis_timeout) <= 0:
+        parser.error("--redis-timeout must be positive")
     return Settings(
         listen=args.listen,
         redis_url=args.redis_url or None,
@@ -86,7 +83,6 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         force_timezone=args.force_timezone,
         trust_client_time=args.trust_client_time,
         redis_timeout=float(args.redis_timeout),
-        redis_pool_size=int(args.redis_pool_size),
         shutdown_grace=float(args.shutdown_grace),
         log_level=args.log_level,
     )

@@ -17,13 +17,13 @@ import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-from redis.asyncio import Redis
 
 from harness import RedisProcess
 from imlimits_server.core import plans
 from imlimits_server.core.checks import CheckResult, GroupType
 from imlimits_server.core.editions import COMMUNITY_MEMBER_LIMIT
 from imlimits_server.store.keys import AppKeys
+from imlimits_server.store.pipelined import PipelinedConnection
 from imlimits_server.store.redis_store import RedisStore
 
 GROUP_IDS = st.sampled_from(["g1", "g2", "g3", "g4"])
@@ -47,7 +47,7 @@ class ChecksModel(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
-        self.redis = Redis.from_url(self.redis_url, decode_responses=True)
+        self.redis = PipelinedConnection(self.redis_url, timeout=5)
         self.store = RedisStore(self.redis)
         self.app_id = next(_app_ids)
         self.keys = AppKeys(self.app_id)
@@ -60,13 +60,13 @@ class ChecksModel(RuleBasedStateMachine):
         return self.loop.run_until_complete(awaitable)
 
     def teardown(self) -> None:
-        self.run(self.redis.aclose())
+        self.run(self.redis.close())
         self.loop.close()
 
     def write_limits(self) -> None:
         lim = self.limits
-        self.run(self.redis.hset(self.keys.limits, mapping={
-            "ug": lim["ug"], "gm": lim["gm"], "av": lim["av"], "cm": int(bool(lim["cm"]))}))
+        self.run(self.redis.execute("HSET", self.keys.limits, "ug", lim["ug"], "gm", lim["gm"], "av", lim["av"],
+                                    "cm", int(bool(lim["cm"]))))
 
     # The model
 
@@ -163,9 +163,9 @@ class ChecksModel(RuleBasedStateMachine):
         usage = self.run(self.store.usage(self.app_id, None, None))
         assert usage.groups == len(self.groups)
         assert usage.av_rooms == sum(g.type is GroupType.AVCHATROOM for g in self.groups.values())
-        counts = self.run(self.redis.hgetall(self.keys.user_counts))
+        flat = self.run(self.redis.execute("HGETALL", self.keys.user_counts))
         expected = {u: self.user_groups(u) for u in ["ann", "bob", "cat", "dan", "eve"] if self.user_groups(u)}
-        assert {u: int(c) for u, c in counts.items()} == expected
+        assert {flat[i]: int(flat[i + 1]) for i in range(0, len(flat), 2)} == expected
 
 
 @pytest.fixture

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
-
-from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 
 from imlimits_server.core.checks import CheckResult, GroupType, ImCode, ReleaseResult, UsageResult
 from imlimits_server.core.editions import COMMUNITY_MEMBER_LIMIT, Limits
@@ -16,6 +14,7 @@ from imlimits_server.core.errors import NotFound, app_not_found
 from imlimits_server.core.plans import AppState
 from imlimits_server.store.codec import decode_state, encode_state
 from imlimits_server.store.keys import META_KEY, AppKeys
+from imlimits_server.store.pipelined import PipelinedConnection, ReplyError
 
 # Memberships released per script call when a group is destroyed: about a
 # millisecond of Redis time, so other clients never wait long behind it.
@@ -28,14 +27,20 @@ _CHECK_SCRIPTS = ("create_group", "join_group", "leave_group", "destroy_group", 
 _PLAIN_SCRIPTS = ("usage", "load_app", "commit_app")
 
 
-def _load_scripts(redis: Redis) -> dict[str, AsyncScript]:
+@dataclass(frozen=True)
+class Script:
+    text: str
+    sha: str
+
+
+def _load_scripts() -> dict[str, Script]:
     lua = resources.files("imlimits_server.store") / "lua"
     common = (lua / "common.lua").read_text()
     scripts = {}
     for name in _CHECK_SCRIPTS + _PLAIN_SCRIPTS:
         body = (lua / f"{name}.lua").read_text()
-        # redis-py hashes the text once and calls EVALSHA, loading on NOSCRIPT.
-        scripts[name] = redis.register_script(common + body if name in _CHECK_SCRIPTS else body)
+        text = common + body if name in _CHECK_SCRIPTS else body
+        scripts[name] = Script(text, hashlib.sha1(text.encode()).hexdigest())
     return scripts
 
 
@@ -62,12 +67,20 @@ def _check_result(app_id: int, reply: list[Any]) -> CheckResult:
 
 
 class RedisStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: PipelinedConnection) -> None:
         self.redis = redis
-        self._scripts = _load_scripts(redis)
+        self._scripts = _load_scripts()
 
-    async def _run(self, script: str, keys: list[str], args: list[Any]) -> Any:
-        return await self._scripts[script](keys=keys, args=args)
+    async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        """EVALSHA: one round trip. A Redis that lost its scripts (restart, flush) gets them again once."""
+        script = self._scripts[name]
+        try:
+            return await self.redis.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+        except ReplyError as error:
+            if not str(error).startswith("NOSCRIPT"):
+                raise
+        await self.redis.execute("SCRIPT", "LOAD", script.text)
+        return await self.redis.execute("EVALSHA", script.sha, len(keys), *keys, *args)
 
     # Plans
 
@@ -136,7 +149,7 @@ class RedisStore:
         if remaining:
             released += await self._drain(keys, tombstone)
         # Tombstones left by a server that stopped mid-destroy are finished by the next destroy.
-        for leftover in await self.redis.smembers(keys.draining):
+        for leftover in await self.redis.execute("SMEMBERS", keys.draining):
             await self._drain(keys, str(leftover))
         return ReleaseResult(ImCode.OK, released)
 
@@ -170,12 +183,12 @@ class RedisStore:
     # Deployment
 
     async def ping(self) -> bool:
-        return bool(await self.redis.ping())
+        return bool(await self.redis.execute("PING") == "PONG")
 
     async def claim_timezone(self, timezone: str) -> str:
         """Record the deployment's time zone on first start; return the one on record."""
-        await self.redis.hsetnx(META_KEY, "timezone", timezone)
-        return str(await self.redis.hget(META_KEY, "timezone"))
+        await self.redis.execute("HSETNX", META_KEY, "timezone", timezone)
+        return str(await self.redis.execute("HGET", META_KEY, "timezone"))
 
     async def set_timezone(self, timezone: str) -> None:
-        await self.redis.hset(META_KEY, "timezone", timezone)
+        await self.redis.execute("HSET", META_KEY, "timezone", timezone)

@@ -1,0 +1,222 @@
+"""`make bench`: throughput and latency of the service against a no-op server on the same stack.
+
+Every figure of one report comes from one run on one machine, so ratios are
+meaningful even where absolute numbers are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from bench.load import APPS, GROUPS_PER_APP, Run, drive
+from harness import RedisProcess, ServerProcess
+from imlimits_client import AsyncClient, Edition, GroupType
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Result:
+    server: str
+    workload: str
+    workers: int
+    concurrency: int
+    calls: int
+    errors: int
+    checks_per_second: float
+    p50_ms: float
+    p99_ms: float
+    p999_ms: float
+    redis_round_trips_per_check: float | None = None
+    redis_commands_in_scripts_per_check: float | None = None
+    script_loads: int | None = None
+    server_cpu_us_per_check: float | None = None
+
+
+def _percentile(ordered: list[float], fraction: float) -> float:
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000 if ordered else float("nan")
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / _CLOCK_TICKS
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _commandstats(client: redis.Redis) -> dict[str, int]:
+    return {name: int(stats["calls"]) for name, stats in client.info("commandstats").items()}
+
+
+# Commands the service sends itself; everything else in commandstats ran inside its scripts.
+_CLIENT_COMMANDS = {"cmdstat_evalsha", "cmdstat_eval", "cmdstat_script|load", "cmdstat_smembers"}
+
+
+def _measure(name: str, server: ServerProcess, pids: list[int], workload: str, workers: int, concurrency: int,
+             args: argparse.Namespace, redis_client: redis.Redis | None) -> Result:
+    before_stats = _commandstats(redis_client) if redis_client else {}
+    before_cpu = _cpu_seconds(pids)
+    calls, errors, latencies = drive(Run(server.target, workload, concurrency, args.seconds, args.warmup),
+                                     min(args.load_processes, concurrency))
+    cpu = _cpu_seconds(pids) - before_cpu
+    print(f"  {name:8} {workload:4} workers={workers} c={concurrency}: {calls / args.seconds:,.0f} calls/s",
+          flush=True)
+    latencies.sort()
+    result = Result(name, workload, workers, concurrency, calls, errors, calls / args.seconds,
+                    _percentile(latencies, 0.5), _percentile(latencies, 0.99), _percentile(latencies, 0.999))
+    if redis_client:
+        after = _commandstats(redis_client)
+        delta = {key: after.get(key, 0) - before_stats.get(key, 0) for key in after}
+        # Warm-up calls also reach Redis: count checks from EVALSHA calls over the whole run.
+        round_trips = sum(value for key, value in delta.items() if key in _CLIENT_COMMANDS)
+        inner = sum(value for key, value in delta.items() if key not in _CLIENT_COMMANDS and key != "cmdstat_ping"
+                    and key != "cmdstat_info")
+        checks = max(1, delta.get("cmdstat_evalsha", 0))
+        result.redis_round_trips_per_check = round_trips / checks
+        result.redis_commands_in_scripts_per_check = inner / checks
+        result.script_loads = delta.get("cmdstat_script|load", 0)
+        result.server_cpu_us_per_check = cpu / checks * 1e6
+    return result
+
+
+async def _prepare(target: str) -> None:
+    """Apps on PRO with every add-on at its maximum, each with GROUPS_PER_APP groups."""
+    async with AsyncClient(target, check_timeout=30, admin_timeout=30) as client:
+        for app in APPS:
+            await client.admin.create_app(app)
+            await client.admin.upgrade(app, Edition.PRO, av_room_unlimited=True, user_group_limit=5000,
+                                       group_member_limit=6000)
+            await asyncio.gather(*(client.check.create_group(app, f"g{i}", GroupType.PUBLIC, owner=f"o{i}")
+                                   for i in range(GROUPS_PER_APP)))
+
+
+async def _load_memberships(target: str, memberships: int) -> None:
+    """`memberships` memberships in one app: groups of 500 drawn from a pool of users."""
+    app, per_group = 1_600_000_001, 500
+    users = max(per_group, memberships // 10)
+    async with AsyncClient(target, check_timeout=60, admin_timeout=60) as client:
+        await client.admin.create_app(app)
+        await client.admin.upgrade(app, Edition.ULTIMATE, user_group_limit=5000)
+        semaphore = asyncio.Semaphore(16)
+
+        async def group(index: int) -> None:
+            async with semaphore:
+                await client.check.create_group(app, f"m{index}", GroupType.COMMUNITY)
+                first = index * per_group
+                result = await client.check.join_group(app, f"m{index}",
+                                                       [f"user{(first + k) % users}" for k in range(per_group)])
+                assert result.allowed, result
+
+        await asyncio.gather(*(group(i) for i in range(memberships // per_group)))
+
+
+def _table(results: list[Result]) -> str:
+    header = ("server", "workload", "workers", "conc", "checks/s", "p50 ms", "p99 ms", "p99.9 ms", "RTT/check",
+              "cmds in script", "cpu us/check", "errors")
+    rows = [(r.server, r.workload, r.workers, r.concurrency, f"{r.checks_per_second:,.0f}", f"{r.p50_ms:.2f}",
+             f"{r.p99_ms:.2f}", f"{r.p999_ms:.2f}",
+             "-" if r.redis_round_trips_per_check is None else f"{r.redis_round_trips_per_check:.2f}",
+             "-" if r.redis_commands_in_scripts_per_check is None else f"{r.redis_commands_in_scripts_per_check:.1f}",
+             "-" if r.server_cpu_us_per_check is None else f"{r.server_cpu_us_per_check:.0f}", r.errors)
+            for r in results]
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=True)]
+    return "\n".join("  ".join(str(cell).rjust(width) for cell, width in zip(row, widths, strict=True))
+                     for row in (header, *rows))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="make bench")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--load-processes", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="also measure the service with this many workers")
+    parser.add_argument("--memberships", type=int, default=1_000_000)
+    parser.add_argument("--out", type=Path, default=Path("bench-results/bench.json"))
+    args = parser.parse_args()
+
+    started = time.monotonic()
+    redis_server = RedisProcess().start()
+    redis_client = redis_server.client()
+    service = ServerProcess("--redis-url", redis_server.url).start()
+    noop = ServerProcess(module="bench.noop_server").start(wait_serving=False)
+    results: list[Result] = []
+    memory: dict[str, Any] = {}
+    try:
+        asyncio.run(_prepare(service.target))
+        for workload in ("join", "mix"):
+            for concurrency in (args.concurrency, 1):
+                results.append(_measure("no-op", noop, [noop.pid], workload, 1, concurrency, args, None))
+                results.append(_measure("imlimits", service, [service.pid], workload, 1, concurrency, args,
+                                        redis_client))
+        if args.workers > 1:
+            service.stop()
+            service = ServerProcess("--redis-url", redis_server.url, "--workers",
+                                    str(args.workers)).start()
+            pids = [service.pid, *_children(service.pid)]
+            results.append(_measure("imlimits", service, pids, "join", args.workers, args.concurrency, args,
+                                     redis_client))
+        before = int(redis_client.info("memory")["used_memory"])
+        asyncio.run(_load_memberships(service.target, args.memberships))
+        after = int(redis_client.info("memory")["used_memory"])
+        memory = {"memberships": args.memberships, "redis_bytes_per_membership": (after - before) / args.memberships,
+                  "server_rss_mib": _rss_mib(service.pid)}
+    finally:
+        service.stop()
+        noop.stop()
+        redis_server.stop()
+
+    by_key = {(r.server, r.workload, r.workers, r.concurrency): r for r in results}
+    ratios = {
+        f"{workload} c={concurrency}": by_key[("imlimits", workload, 1, concurrency)].checks_per_second
+        / by_key[("no-op", workload, 1, concurrency)].checks_per_second
+        for workload in ("join", "mix") for concurrency in (args.concurrency, 1)}
+    p50_gap = by_key[("imlimits", "join", 1, 1)].p50_ms - by_key[("no-op", "join", 1, 1)].p50_ms
+    report = {
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                    "redis": redis.__version__},
+        "settings": {k: str(v) for k, v in vars(args).items()},
+        "results": [asdict(r) for r in results],
+        "throughput_ratio_service_over_noop": ratios,
+        "p50_gap_ms_at_concurrency_1": p50_gap,
+        "memory": memory,
+        "seconds": time.monotonic() - started,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print(_table(results))
+    print()
+    for name, ratio in ratios.items():
+        print(f"throughput ratio imlimits / no-op, {name}: {ratio:.2f}")
+    print(f"p50 gap at concurrency 1 (join): {p50_gap:+.3f} ms")
+    if memory:
+        print(f"redis bytes per membership at {memory['memberships']:,}: {memory['redis_bytes_per_membership']:.1f}; "
+              f"server RSS {memory['server_rss_mib']:.0f} MiB")
+    print(f"({os.cpu_count()} CPUs; report in {args.out}; {report['seconds']:.0f} s)")
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""The load generator: closed loop at a fixed concurrency, in its own processes."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from imlimits.v1 import limit_pb2, limit_pb2_grpc
+
+APPS = [1_500_000_001 + i for i in range(8)]
+USERS_PER_APP = 20_000
+GROUPS_PER_APP = 500
+MIX = (("JoinGroup", 70), ("CreateGroup", 15), ("LeaveGroup", 10), ("CreateRoom", 5))
+
+
+@dataclass(frozen=True)
+class Run:
+    target: str
+    workload: str  # "mix" or "join"
+    concurrency: int
+    seconds: float
+    warmup: float
+
+
+class Workload:
+    """Requests on many apps, users and groups; new groups and rooms get ids unique to the process."""
+
+    def __init__(self, kind: str, seed: int) -> None:
+        self.kind = kind
+        self.random = random.Random(seed)
+        self.seed = seed
+        self.serial = 0
+        self.operations = [name for name, weight in MIX for _ in range(weight)]
+
+    def _user(self) -> str:
+        return f"u{self.random.randrange(USERS_PER_APP)}"
+
+    def _group(self) -> str:
+        return f"g{self.random.randrange(GROUPS_PER_APP)}"
+
+    def next(self, stub: limit_pb2_grpc.LimitServiceStub) -> Any:
+        app = self.random.choice(APPS)
+        operation = "JoinGroup" if self.kind == "join" else self.random.choice(self.operations)
+        if operation == "JoinGroup":
+            return stub.JoinGroup(limit_pb2.JoinGroupRequest(app_id=app, group_id=self._group(), users=[self._user()]))
+        if operation == "LeaveGroup":
+            return stub.LeaveGroup(limit_pb2.LeaveGroupRequest(app_id=app, group_id=self._group(),
+                                                              users=[self._user()]))
+        self.serial += 1
+        if operation == "CreateGroup":
+            members = [self._user() for _ in range(self.random.randrange(3))]
+            return stub.CreateGroup(limit_pb2.CreateGroupRequest(
+                app_id=app, group_id=f"n{self.seed}-{self.serial}", type=limit_pb2.GROUP_TYPE_PUBLIC,
+                owner=self._user(), members=members))
+        return stub.CreateRoom(limit_pb2.CreateRoomRequest(app_id=app, room_id=f"r{self.seed}-{self.serial}",
+                                                           owner=self._user()))
+
+
+async def _drive(run: Run, seed: int) -> tuple[int, int, list[float]]:
+    """(calls, errors, latencies in seconds) within the measured window."""
+    async with grpc.aio.insecure_channel(run.target) as channel:
+        stub = limit_pb2_grpc.LimitServiceStub(channel)
+        start = time.perf_counter() + run.warmup
+        end = start + run.seconds
+        latencies: list[float] = []
+        errors = 0
+
+        async def worker(index: int) -> None:
+            nonlocal errors
+            workload = Workload(run.workload, seed * 1000 + index)
+            while True:
+                sent = time.perf_counter()
+                if sent >= end:
+                    return
+                try:
+                    await workload.next(stub)
+                except grpc.aio.AioRpcError:
+                    if sent >= start:
+                        errors += 1
+                    continue
+                if sent >= start:
+                    latencies.append(time.perf_counter() - sent)
+
+        await asyncio.gather(*(worker(i) for i in range(run.concurrency)))
+        return len(latencies), errors, latencies
+
+
+def _process(run: Run, seed: int, results: Any) -> None:
+    results.put(asyncio.run(_drive(run, seed)))
+
+
+def drive(run: Run, processes: int) -> tuple[int, int, list[float]]:
+    """Split the concurrency over `processes` load processes; gather their counts and latencies."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    shares = [run.concurrency // processes + (1 if i < run.concurrency % processes else 0) for i in range(processes)]
+    workers = [context.Process(target=_process, args=(Run(run.target, run.workload, share, run.seconds,
+                                                          run.warmup), i + 1, results))
+               for i, share in enumerate(shares) if share]
+    for worker in workers:
+        worker.start()
+    gathered = [results.get() for _ in workers]
+    for worker in workers:
+        worker.join()
+    return sum(g[0] for g in gathered), sum(g[1] for g in gathered), [x for g in gathered for x in g[2]]

@@ -1,0 +1,55 @@
+"""The benchmark's baseline: imlimits' own gRPC server and options, with servicers that answer at once."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from imlimits.v1 import limit_pb2, limit_pb2_grpc
+from imlimits_server.main import create_grpc_server
+
+ADMITTED = limit_pb2.CheckResponse(code=0, info="admitted", allowed=True)
+RELEASED = limit_pb2.ReleaseResponse(code=0, info="released 1 memberships", released=1)
+
+
+class NoopLimits(limit_pb2_grpc.LimitServiceServicer):
+    async def CreateGroup(self, request: Any, context: Any) -> limit_pb2.CheckResponse:
+        return ADMITTED
+
+    async def CreateRoom(self, request: Any, context: Any) -> limit_pb2.CheckResponse:
+        return ADMITTED
+
+    async def JoinGroup(self, request: Any, context: Any) -> limit_pb2.CheckResponse:
+        return ADMITTED
+
+    async def LeaveGroup(self, request: Any, context: Any) -> limit_pb2.ReleaseResponse:
+        return RELEASED
+
+    async def DestroyGroup(self, request: Any, context: Any) -> limit_pb2.ReleaseResponse:
+        return RELEASED
+
+    async def GetUsage(self, request: Any, context: Any) -> limit_pb2.Usage:
+        return limit_pb2.Usage()
+
+
+async def serve(listen: str) -> None:
+    server = create_grpc_server()
+    limit_pb2_grpc.add_LimitServiceServicer_to_server(NoopLimits(), server)
+    port = server.add_insecure_port(listen)
+    await server.start()
+    logging.info("no-op serving on %s:%d ", listen.rsplit(":", 1)[0], port)
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await server.stop(1)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--listen", default="127.0.0.1:0")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    asyncio.run(serve(parser.parse_args().listen))
