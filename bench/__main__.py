@@ -74,7 +74,7 @@ def _measure(name: str, server: ServerProcess, pids: list[int], workload: str, w
              args: argparse.Namespace, redis_client: redis.Redis | None) -> Result:
     before_stats = _commandstats(redis_client) if redis_client else {}
     before_cpu = _cpu_seconds(pids)
-    calls, errors, latencies = drive(Run(server.target, workload, concurrency, args.seconds, args.warmup),
+    calls, errors, latencies, all_calls = drive(Run(server.target, workload, concurrency, args.seconds, args.warmup),
                                      min(args.load_processes, concurrency))
     cpu = _cpu_seconds(pids) - before_cpu
     print(f"  {name:8} {workload:4} workers={workers} c={concurrency}: {calls / args.seconds:,.0f} calls/s",
@@ -82,18 +82,17 @@ def _measure(name: str, server: ServerProcess, pids: list[int], workload: str, w
     latencies.sort()
     result = Result(name, workload, workers, concurrency, calls, errors, calls / args.seconds,
                     _percentile(latencies, 0.5), _percentile(latencies, 0.99), _percentile(latencies, 0.999))
+    # CPU is read around the whole run, warm-up included, so it is divided by every call sent.
+    result.server_cpu_us_per_check = cpu / max(1, all_calls) * 1e6
     if redis_client:
         after = _commandstats(redis_client)
         delta = {key: after.get(key, 0) - before_stats.get(key, 0) for key in after}
-        # Warm-up calls also reach Redis: count checks from EVALSHA calls over the whole run.
         round_trips = sum(value for key, value in delta.items() if key in _CLIENT_COMMANDS)
         inner = sum(value for key, value in delta.items() if key not in _CLIENT_COMMANDS and key != "cmdstat_ping"
                     and key != "cmdstat_info")
-        checks = max(1, delta.get("cmdstat_evalsha", 0))
-        result.redis_round_trips_per_check = round_trips / checks
-        result.redis_commands_in_scripts_per_check = inner / checks
+        result.redis_round_trips_per_check = round_trips / max(1, all_calls)
+        result.redis_commands_in_scripts_per_check = inner / max(1, all_calls)
         result.script_loads = delta.get("cmdstat_script|load", 0)
-        result.server_cpu_us_per_check = cpu / checks * 1e6
     return result
 
 

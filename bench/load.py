@@ -62,22 +62,24 @@ class Workload:
                                                            owner=self._user()))
 
 
-async def _drive(run: Run, seed: int) -> tuple[int, int, list[float]]:
-    """(calls, errors, latencies in seconds) within the measured window."""
+async def _drive(run: Run, seed: int) -> tuple[int, int, list[float], int]:
+    """(calls, errors, latencies in seconds) within the measured window, and all calls warm-up included."""
     async with grpc.aio.insecure_channel(run.target) as channel:
         stub = limit_pb2_grpc.LimitServiceStub(channel)
         start = time.perf_counter() + run.warmup
         end = start + run.seconds
         latencies: list[float] = []
         errors = 0
+        sent_in_all = 0
 
         async def worker(index: int) -> None:
-            nonlocal errors
+            nonlocal errors, sent_in_all
             workload = Workload(run.workload, seed * 1000 + index)
             while True:
                 sent = time.perf_counter()
                 if sent >= end:
                     return
+                sent_in_all += 1
                 try:
                     await workload.next(stub)
                 except grpc.aio.AioRpcError:
@@ -88,14 +90,14 @@ async def _drive(run: Run, seed: int) -> tuple[int, int, list[float]]:
                     latencies.append(time.perf_counter() - sent)
 
         await asyncio.gather(*(worker(i) for i in range(run.concurrency)))
-        return len(latencies), errors, latencies
+        return len(latencies), errors, latencies, sent_in_all
 
 
 def _process(run: Run, seed: int, results: Any) -> None:
     results.put(asyncio.run(_drive(run, seed)))
 
 
-def drive(run: Run, processes: int) -> tuple[int, int, list[float]]:
+def drive(run: Run, processes: int) -> tuple[int, int, list[float], int]:
     """Split the concurrency over `processes` load processes; gather their counts and latencies."""
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
@@ -108,4 +110,5 @@ def drive(run: Run, processes: int) -> tuple[int, int, list[float]]:
     gathered = [results.get() for _ in workers]
     for worker in workers:
         worker.join()
-    return sum(g[0] for g in gathered), sum(g[1] for g in gathered), [x for g in gathered for x in g[2]]
+    return (sum(g[0] for g in gathered), sum(g[1] for g in gathered), [x for g in gathered for x in g[2]],
+            sum(g[3] for g in gathered))

@@ -16,7 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2, plan_pb2_grpc
-from imlimits_server import price_list
+from imlimits_server import price_list, workers
 from imlimits_server import settings as settings_module
 from imlimits_server.core.billing import Prices
 from imlimits_server.embedded_redis import EmbeddedRedis, EmbeddedRedisError
@@ -117,6 +117,7 @@ async def serve(settings: Settings, redis_url: str, prices: Prices) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     settings = settings_module.parse(argv)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -127,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     embedded = None if settings.redis_url else EmbeddedRedis(settings.data_dir)
     try:
         redis_url = settings.redis_url or embedded.start()  # type: ignore[union-attr]
+        if settings.workers > 1:
+            return workers.supervise(argv, settings.workers, settings.listen, redis_url, settings.shutdown_grace)
         asyncio.run(serve(settings, redis_url, prices))
     except (EmbeddedRedisError, StartupError) as error:
         log.error("%s", error)

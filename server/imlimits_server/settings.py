@@ -21,6 +21,7 @@ class Settings:
     trust_client_time: bool = False
     redis_timeout: float = 0.5
     shutdown_grace: float = 5.0
+    workers: int = 1
     log_level: str = "INFO"
 
     @property
@@ -65,6 +66,8 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
     parser.add_argument("--shutdown-grace", type=float,
                         default=env_or("SHUTDOWN_GRACE", default.shutdown_grace),
                         help="seconds in-flight calls may finish after SIGTERM (default %(default)s)")
+    parser.add_argument("--workers", type=int, default=env_or("WORKERS", default.workers),
+                        help="server processes sharing the port (SO_REUSEPORT); default %(default)s")
     parser.add_argument("--log-level", default=env_or("LOG_LEVEL", default.log_level),
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     args = parser.parse_args(argv)
@@ -74,6 +77,8 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         parser.error(f"--timezone: unknown time zone {args.timezone!r} (use an IANA name such as Asia/Shanghai)")
     if float(args.redis_timeout) <= 0:
         parser.error("--redis-timeout must be positive")
+    if int(args.workers) < 1:
+        parser.error("--workers must be at least 1")
     return Settings(
         listen=args.listen,
         redis_url=args.redis_url or None,
@@ -84,5 +89,6 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         trust_client_time=args.trust_client_time,
         redis_timeout=float(args.redis_timeout),
         shutdown_grace=float(args.shutdown_grace),
+        workers=int(args.workers),
         log_level=args.log_level,
     )

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2
 
 from harness import RedisProcess, ServerProcess
 from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2, plan_pb2_grpc
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +108,30 @@ def test_concurrent_plan_changes_use_the_month_once(two_servers: list[ServerProc
     results = asyncio.run(run())
     assert results["ok"] == 1, results
     assert set(results) <= {"ok", "FAILED_PRECONDITION", "ABORTED"}
+
+
+def test_workers_share_a_port_and_a_dead_worker_is_replaced(redis_server: RedisProcess, app_id: int) -> None:
+    process = ServerProcess("--redis-url", redis_server.url, "--workers", "2").start()
+    try:
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+        wait_for(lambda: len(children.read_text().split()) == 2)
+        pro_app(process, app_id)
+        with grpc.insecure_channel(process.target) as channel:
+            limit_pb2_grpc.LimitServiceStub(channel).CreateGroup(limit_pb2.CreateGroupRequest(
+                app_id=app_id, group_id="hot", type=limit_pb2.GROUP_TYPE_PUBLIC, owner="owner"))
+        codes = storm([process.target], 300, lambda stub, i: stub.JoinGroup(
+            limit_pb2.JoinGroupRequest(app_id=app_id, group_id="hot", users=[f"user-{i}"]), timeout=30))
+        assert codes == Counter({0: 199, 10038: 101})
+        first = children.read_text().split()
+        os.kill(int(first[0]), signal.SIGKILL)
+        wait_for(lambda: len(set(children.read_text().split()) - set(first)) == 1)
+        process.wait_health(SERVING)
+    finally:
+        assert process.stop() == 0
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)

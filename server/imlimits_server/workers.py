@@ -1,0 +1,70 @@
+"""Several server processes on one port (SO_REUSEPORT), started and supervised by one parent.
+
+A Python process serves on one core; workers let one host use all of them.
+The parent owns the embedded redis-server, restarts a worker that dies, and
+passes SIGTERM on so every worker drains its calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+log = logging.getLogger("imlimits.workers")
+
+# A worker that keeps dying is restarted at most this often.
+_RESTART_INTERVAL_SECONDS = 1.0
+
+
+def _shared_listen(listen: str) -> str:
+    """Port 0 means "any free port", but every worker must bind the same one: choose it here."""
+    host, _, port = listen.rpartition(":")
+    if port != "0":
+        return listen
+    with socket.socket(socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET) as probe:
+        probe.bind((host.strip("[]") or "0.0.0.0", 0))
+        return f"{host}:{probe.getsockname()[1]}"
+
+
+def supervise(argv: Sequence[str], workers: int, listen: str, redis_url: str, grace: float) -> int:
+    """Run `workers` copies of this server with the same flags; later flags override earlier ones."""
+    listen = _shared_listen(listen)
+    command = [sys.executable, "-m", "imlimits_server.main", *argv, "--listen", listen, "--redis-url", redis_url,
+               "--workers", "1"]
+    children = [subprocess.Popen(command) for _ in range(workers)]
+    log.info("started %d workers on %s", workers, listen)
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    last_restart = 0.0
+    while not stopping:
+        time.sleep(0.2)
+        for index, child in enumerate(children):
+            if stopping or child.poll() is None or time.monotonic() - last_restart < _RESTART_INTERVAL_SECONDS:
+                continue
+            log.warning("worker %d exited with %s: restarting it", child.pid, child.returncode)
+            children[index] = subprocess.Popen(command)
+            last_restart = time.monotonic()
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace + 5
+    codes = []
+    for child in children:
+        try:
+            codes.append(child.wait(timeout=max(0.1, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            codes.append(child.wait())
+    return 0 if all(code == 0 for code in codes) else 1
