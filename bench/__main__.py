@@ -20,7 +20,7 @@ from typing import Any
 import redis
 
 from bench.load import APPS, GROUPS_PER_APP, Run, drive
-from harness import RedisProcess, ServerProcess
+from harness import ClusterProcess, RedisProcess, ServerProcess
 from imlimits_client import AsyncClient, Edition, GroupType
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -156,18 +156,20 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="also measure the service with this many workers")
     parser.add_argument("--memberships", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3, help="alternating no-op/service pairs for the headline")
+    parser.add_argument("--cluster", action="store_true",
+                        help="run the service on a 3-master Redis Cluster (Redis figures are then left out)")
     parser.add_argument("--out", type=Path, default=Path("bench-results/bench.json"))
     args = parser.parse_args()
 
     started = time.monotonic()
-    redis_server = RedisProcess().start()
-    redis_client = redis_server.client()
+    redis_server: RedisProcess | ClusterProcess = ClusterProcess().start() if args.cluster else RedisProcess().start()
+    redis_client = None if isinstance(redis_server, ClusterProcess) else redis_server.client()
     service = ServerProcess("--redis-url", redis_server.url).start()
     noop = ServerProcess(module="bench.noop_server").start(wait_serving=False)
     results: list[Result] = []
     headline: list[float] = []
     memory: dict[str, Any] = {}
-    redis_pid = redis_server.pid
+    redis_pid = redis_server.processes[0].pid if isinstance(redis_server, ClusterProcess) else redis_server.pid
     try:
         asyncio.run(_prepare(service.target))
 
@@ -185,11 +187,13 @@ def main() -> None:
         for workload, concurrency in (("join", 1), ("mix", args.concurrency), ("mix", 1)):
             measure(noop, workload, concurrency)
             measure(service, workload, concurrency)
-        before = int(redis_client.info("memory")["used_memory"])
-        asyncio.run(_load_memberships(service.target, args.memberships))
-        after = int(redis_client.info("memory")["used_memory"])
-        memory = {"memberships": args.memberships, "redis_bytes_per_membership": (after - before) / args.memberships,
-                  "server_rss_mib": _rss_mib(service.pid)}
+        if redis_client is not None:
+            before = int(redis_client.info("memory")["used_memory"])
+            asyncio.run(_load_memberships(service.target, args.memberships))
+            after = int(redis_client.info("memory")["used_memory"])
+            memory = {"memberships": args.memberships,
+                      "redis_bytes_per_membership": (after - before) / args.memberships,
+                      "server_rss_mib": _rss_mib(service.pid)}
         if args.workers > 1:
             service.stop()
             service = ServerProcess("--redis-url", redis_server.url, "--workers", str(args.workers)).start()

@@ -3,26 +3,31 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 
 import grpc
 import pytest
 
-from harness import RedisProcess, ServerProcess
+from harness import ClusterProcess, RedisProcess, ServerProcess
 from imlimits.v1 import limit_pb2_grpc, plan_pb2_grpc
 
 _app_ids = itertools.count(1_400_000_001)
 
 
+# IMLIMITS_TEST_REDIS=cluster runs every test that uses this fixture against a 3-master Redis Cluster.
+CLUSTER = os.environ.get("IMLIMITS_TEST_REDIS") == "cluster"
+
+
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisProcess]:
-    server = RedisProcess().start()
+def redis_server() -> Iterator[RedisProcess | ClusterProcess]:
+    server = ClusterProcess().start() if CLUSTER else RedisProcess().start()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
-def server(redis_server: RedisProcess) -> Iterator[ServerProcess]:
+def server(redis_server: RedisProcess | ClusterProcess) -> Iterator[ServerProcess]:
     """The service as migrations and tests run it: `at` is honoured."""
     process = ServerProcess("--redis-url", redis_server.url, "--trust-client-time").start()
     yield process

@@ -149,3 +149,83 @@ class ServerProcess:
         code = self.process.returncode
         self.process = None
         return code
+
+
+class ClusterProcess:
+    """A Redis Cluster of `masters` redis-servers on loopback, made with `redis-cli --cluster create`."""
+
+    def __init__(self, masters: int = 3) -> None:
+        self.data_dir = Path(tempfile.mkdtemp(prefix="imlimits-test-cluster-"))
+        self.ports = [_cluster_port() for _ in range(masters)]
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in self.ports)
+
+    def start(self) -> ClusterProcess:
+        executable = shutil.which("redis-server")
+        if executable is None:
+            raise RuntimeError("redis-server is not installed: run `make test`, which installs it")
+        for port in self.ports:
+            node_dir = self.data_dir / str(port)
+            node_dir.mkdir()
+            self.processes.append(subprocess.Popen(
+                [executable, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(node_dir),
+                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
+                 "--save", "", "--appendonly", "no", "--logfile", str(node_dir / "redis.log")],
+                stdin=subprocess.DEVNULL))
+        for port in self.ports:
+            _wait_ping(port)
+        subprocess.run(["redis-cli", "--cluster", "create", *(f"127.0.0.1:{port}" for port in self.ports),
+                        "--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True, timeout=60)
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if all("cluster_state:ok" in self.node(port).execute_command("CLUSTER", "INFO")  # type: ignore[no-untyped-call]
+                   for port in self.ports):
+                return self
+            time.sleep(0.1)
+        raise RuntimeError("the cluster did not become ready")
+
+    def node(self, port: int) -> redis.Redis:
+        return redis.Redis(port=port, decode_responses=True)
+
+    def owner(self, slot: int) -> int:
+        """The port of the master that serves `slot` now."""
+        for start, end, master, *_ in self.node(self.ports[0]).execute_command("CLUSTER", "SLOTS"):  # type: ignore
+            if start <= slot <= end:
+                return int(master[1])
+        raise RuntimeError(f"slot {slot} is not served")
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=10)
+        self.processes = []
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free and valid too."""
+    while True:
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
+def _wait_ping(port: int) -> None:
+    client = redis.Redis(port=port, socket_timeout=1)
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            if client.ping():
+                return
+        except (redis.ConnectionError, redis.TimeoutError):
+            time.sleep(0.05)
+    raise RuntimeError(f"redis-server on port {port} did not start")

@@ -24,7 +24,7 @@ from imlimits_server.price_list import PriceListError
 from imlimits_server.service.limit_service import LimitService
 from imlimits_server.service.plan_service import PlanService
 from imlimits_server.settings import Settings
-from imlimits_server.store.pipelined import PipelinedConnection
+from imlimits_server.store import connections
 from imlimits_server.store.redis_store import RedisStore
 
 log = logging.getLogger("imlimits.server")
@@ -82,7 +82,7 @@ async def _watch_redis(store: RedisStore, health_servicer: health.aio.HealthServ
 
 
 async def serve(settings: Settings, redis_url: str, prices: Prices) -> None:
-    client = PipelinedConnection(redis_url, settings.redis_timeout)
+    client = connections.connect(redis_url, settings.redis_timeout)
     store = RedisStore(client)
     await _verify_timezone(store, settings)
 

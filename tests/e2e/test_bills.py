@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from e2e.helpers import refused, ts
-from harness import RedisProcess, ServerProcess
+from harness import ClusterProcess, RedisProcess, ServerProcess
 from imlimits.v1 import plan_pb2
 from imlimits.v1.plan_pb2_grpc import PlanServiceStub
 
@@ -78,7 +78,7 @@ def test_deactivated_app_still_gets_bills(plans: PlanServiceStub, pro: int) -> N
     assert get(plans, pro, "2019-04").total == 0
 
 
-def test_price_list_flag(redis_server: RedisProcess, tmp_path: Path, app_id: int) -> None:
+def test_price_list_flag(redis_server: RedisProcess | ClusterProcess, tmp_path: Path, app_id: int) -> None:
     prices = tmp_path / "prices.toml"
     prices.write_text('currency = "USD"\n[editions]\nEDITION_PRO = "12.34"\nEDITION_ULTIMATE = "50"\n'
                       '[av_room_unlimited]\nmonthly = "1"\n[user_group_limit]\nstep = 100\nper_step = "1"\n'
@@ -96,7 +96,7 @@ def test_price_list_flag(redis_server: RedisProcess, tmp_path: Path, app_id: int
         process.stop()
 
 
-def test_bad_price_list_stops_start_up(redis_server: RedisProcess, tmp_path: Path) -> None:
+def test_bad_price_list_stops_start_up(redis_server: RedisProcess | ClusterProcess, tmp_path: Path) -> None:
     prices = tmp_path / "prices.toml"
     prices.write_text("[editions]\nEDITION_PRO = \"lots\"\n")
     with pytest.raises(RuntimeError, match="EDITION_PRO: must be a decimal amount"):

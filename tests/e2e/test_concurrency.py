@@ -14,14 +14,14 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
-from harness import RedisProcess, ServerProcess
+from harness import ClusterProcess, RedisProcess, ServerProcess
 from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2, plan_pb2_grpc
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
 @pytest.fixture(scope="module")
-def two_servers(redis_server: RedisProcess) -> Iterator[list[ServerProcess]]:
+def two_servers(redis_server: RedisProcess | ClusterProcess) -> Iterator[list[ServerProcess]]:
     servers = [ServerProcess("--redis-url", redis_server.url).start() for _ in range(2)]
     yield servers
     for server in servers:
@@ -110,7 +110,8 @@ def test_concurrent_plan_changes_use_the_month_once(two_servers: list[ServerProc
     assert set(results) <= {"ok", "FAILED_PRECONDITION", "ABORTED"}
 
 
-def test_workers_share_a_port_and_a_dead_worker_is_replaced(redis_server: RedisProcess, app_id: int) -> None:
+def test_workers_share_a_port_and_a_dead_worker_is_replaced(redis_server: RedisProcess | ClusterProcess,
+                                                             app_id: int) -> None:
     process = ServerProcess("--redis-url", redis_server.url, "--workers", "2").start()
     try:
         children = Path(f"/proc/{process.pid}/task/{process.pid}/children")

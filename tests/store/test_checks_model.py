@@ -18,12 +18,12 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from harness import RedisProcess
+from harness import ClusterProcess, RedisProcess
 from imlimits_server.core import plans
 from imlimits_server.core.checks import CheckResult, GroupType
 from imlimits_server.core.editions import COMMUNITY_MEMBER_LIMIT
+from imlimits_server.store.connections import connect
 from imlimits_server.store.keys import AppKeys
-from imlimits_server.store.pipelined import PipelinedConnection
 from imlimits_server.store.redis_store import RedisStore
 
 GROUP_IDS = st.sampled_from(["g1", "g2", "g3", "g4"])
@@ -47,7 +47,7 @@ class ChecksModel(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
-        self.redis = PipelinedConnection(self.redis_url, timeout=5)
+        self.redis = connect(self.redis_url, timeout=5)
         self.store = RedisStore(self.redis)
         self.app_id = next(_app_ids)
         self.keys = AppKeys(self.app_id)
@@ -169,7 +169,7 @@ class ChecksModel(RuleBasedStateMachine):
 
 
 @pytest.fixture
-def model(redis_server: RedisProcess) -> type[ChecksModel]:
+def model(redis_server: RedisProcess | ClusterProcess) -> type[ChecksModel]:
     ChecksModel.redis_url = redis_server.url
     return ChecksModel
 

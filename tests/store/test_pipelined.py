@@ -16,6 +16,14 @@ from imlimits_server.store.pipelined import ConnectionLost, PipelinedConnection,
 from imlimits_server.store.redis_store import RedisStore
 
 
+@pytest.fixture(scope="module")
+def single_redis() -> Iterator[RedisProcess]:
+    """These test the single-node transport, whatever IMLIMITS_TEST_REDIS says."""
+    server = RedisProcess().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def own_redis() -> Iterator[RedisProcess]:
     server = RedisProcess().start()
@@ -23,9 +31,9 @@ def own_redis() -> Iterator[RedisProcess]:
     server.stop()
 
 
-def test_replies_match_their_commands_under_concurrency(redis_server: RedisProcess) -> None:
+def test_replies_match_their_commands_under_concurrency(single_redis: RedisProcess) -> None:
     async def run() -> None:
-        connection = PipelinedConnection(redis_server.url, timeout=5)
+        connection = PipelinedConnection(single_redis.url, timeout=5)
         keys = [f"pipelined:{i}" for i in range(2000)]
         await asyncio.gather(*(connection.execute("SET", key, f"value-{i}") for i, key in enumerate(keys)))
         values = await asyncio.gather(*(connection.execute("GET", key) for key in keys))
@@ -35,9 +43,9 @@ def test_replies_match_their_commands_under_concurrency(redis_server: RedisProce
     asyncio.run(run())
 
 
-def test_error_replies_raise_and_do_not_disturb_others(redis_server: RedisProcess) -> None:
+def test_error_replies_raise_and_do_not_disturb_others(single_redis: RedisProcess) -> None:
     async def run() -> None:
-        connection = PipelinedConnection(redis_server.url, timeout=5)
+        connection = PipelinedConnection(single_redis.url, timeout=5)
         await connection.execute("SET", "pipelined:text", "x")
         results = await asyncio.gather(connection.execute("INCR", "pipelined:text"), connection.execute("PING"),
                                        return_exceptions=True)
@@ -98,9 +106,9 @@ def test_password_and_database_from_the_url(tmp_path: Path) -> None:
         server.stop()
 
 
-def test_scripts_are_loaded_again_after_a_flush(redis_server: RedisProcess) -> None:
+def test_scripts_are_loaded_again_after_a_flush(single_redis: RedisProcess) -> None:
     async def run() -> None:
-        store = RedisStore(PipelinedConnection(redis_server.url, timeout=5))
+        store = RedisStore(PipelinedConnection(single_redis.url, timeout=5))
         await store.commit_app("", plans.create_app(8_000_000_001, datetime.now(UTC)))
         await store.redis.execute("SCRIPT", "FLUSH")
         assert (await store.load_app(8_000_000_001)).state is not None

@@ -25,6 +25,10 @@ ConnectionLost = redis.exceptions.ConnectionError
 Timeout = redis.exceptions.TimeoutError
 
 
+class NotConnected(ConnectionLost):
+    """No connection could be made: the command was never sent, so sending it elsewhere is safe."""
+
+
 class ReplyError(redis.exceptions.ResponseError):
     """An error reply from Redis (a script error, NOSCRIPT, WRONGTYPE...)."""
 
@@ -61,13 +65,20 @@ class PipelinedConnection:
         self._watchdog: asyncio.TimerHandle | None = None
         self._connecting: asyncio.Task[_RedisProtocol] | None = None
 
-    async def execute(self, *args: Any) -> Any:
-        """Send one command and wait for its reply; ConnectionLost or Timeout when Redis does not answer."""
+    async def execute(self, *args: Any, asking: bool = False) -> Any:
+        """Send one command and wait for its reply; ConnectionLost or Timeout when Redis does not answer.
+
+        `asking` sends ASKING just before it on the same connection, as a
+        Redis Cluster ASK redirection requires.
+        """
         protocol = self._protocol or await self._connect()
         loop = asyncio.get_running_loop()
+        assert protocol.transport is not None
+        if asking:
+            protocol.pending.append((loop.create_future(), loop.time() + self._timeout))
+            protocol.transport.write(hiredis.pack_command(("ASKING",)))
         reply: asyncio.Future[Any] = loop.create_future()
         protocol.pending.append((reply, loop.time() + self._timeout))
-        assert protocol.transport is not None
         protocol.transport.write(hiredis.pack_command(args))
         if self._watchdog is None:
             self._watchdog = loop.call_later(self._timeout, self._check_oldest)
@@ -86,7 +97,11 @@ class PipelinedConnection:
         try:
             return await asyncio.shield(self._connecting)
         except (OSError, TimeoutError) as error:
-            raise ConnectionLost(f"cannot connect to redis: {error}") from None
+            raise NotConnected(f"cannot connect to redis {self._url_without_password()}: {error}") from None
+
+    def _url_without_password(self) -> str:
+        url = urlparse(self._url)
+        return url._replace(netloc=url.netloc.rpartition("@")[2]).geturl()
 
     async def _open(self) -> _RedisProtocol:
         loop = asyncio.get_running_loop()

@@ -13,8 +13,9 @@ from imlimits_server.core.editions import COMMUNITY_MEMBER_LIMIT, Limits
 from imlimits_server.core.errors import NotFound, app_not_found
 from imlimits_server.core.plans import AppState
 from imlimits_server.store.codec import decode_state, encode_state
+from imlimits_server.store.connections import Connection
 from imlimits_server.store.keys import META_KEY, AppKeys
-from imlimits_server.store.pipelined import PipelinedConnection, ReplyError
+from imlimits_server.store.pipelined import ReplyError
 
 # Memberships released per script call when a group is destroyed: about a
 # millisecond of Redis time, so other clients never wait long behind it.
@@ -67,20 +68,24 @@ def _check_result(app_id: int, reply: list[Any]) -> CheckResult:
 
 
 class RedisStore:
-    def __init__(self, redis: PipelinedConnection) -> None:
+    def __init__(self, redis: Connection) -> None:
         self.redis = redis
         self._scripts = _load_scripts()
 
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        """EVALSHA: one round trip. A Redis that lost its scripts (restart, flush) gets them again once."""
+        """EVALSHA: one round trip.
+
+        A node that lacks the script (restarted, flushed, or new to the
+        cluster) gets it through EVAL, which runs on the node that owns the
+        keys and caches the script there.
+        """
         script = self._scripts[name]
         try:
             return await self.redis.execute("EVALSHA", script.sha, len(keys), *keys, *args)
         except ReplyError as error:
             if not str(error).startswith("NOSCRIPT"):
                 raise
-        await self.redis.execute("SCRIPT", "LOAD", script.text)
-        return await self.redis.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+        return await self.redis.execute("EVAL", script.text, len(keys), *keys, *args)
 
     # Plans
 
