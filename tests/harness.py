@@ -136,6 +136,12 @@ class ServerProcess:
                 time.sleep(0.05)
         raise RuntimeError(f"health never became {status}:\n" + "".join(self.output))
 
+    def wait_exit(self, timeout: float = READY_TIMEOUT_SECONDS) -> int:
+        assert self.process is not None
+        code = self.process.wait(timeout=timeout)
+        time.sleep(0.1)  # let the reader thread take the last lines
+        return code
+
     def stop(self) -> int | None:
         if self.process is None:
             return None

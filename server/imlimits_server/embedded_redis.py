@@ -41,8 +41,8 @@ class EmbeddedRedis:
         return f"unix://{self.socket}"
 
     def start(self) -> str:
-        executable = shutil.which("redis-server")
-        if executable is None:
+        """Take the data directory's lock and start redis-server; the lock is kept until stop()."""
+        if shutil.which("redis-server") is None:
             raise EmbeddedRedisError(
                 "redis-server not found on PATH: install it (Debian: apt-get install redis-server) "
                 "or point imlimits at a running Redis with --redis-url")
@@ -54,11 +54,24 @@ class EmbeddedRedis:
             raise EmbeddedRedisError(
                 f"{self.data_dir} is in use by another imlimits-server; give each its own --data-dir "
                 "or share one Redis with --redis-url") from None
+        self.launch()
+        return self.url
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def launch(self) -> None:
+        """Start redis-server on the data directory (again, after a crash) and wait until it answers."""
+        executable = shutil.which("redis-server")
+        if executable is None:
+            raise EmbeddedRedisError("redis-server is no longer on PATH")
         self.socket.unlink(missing_ok=True)
         self._process = subprocess.Popen(
             [
                 executable, "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
-                "--dir", str(self.data_dir), "--appendonly", "yes", "--appendfsync", "everysec",
+                # fsync before replying: Redis writes the AOF once per event-loop turn, so pipelined
+                # checks share one fsync, and an acknowledged change survives a crash.
+                "--dir", str(self.data_dir), "--appendonly", "yes", "--appendfsync", "always",
                 "--save", "", "--logfile", str(self.data_dir / "redis.log"), "--daemonize", "no",
             ],
             stdin=subprocess.DEVNULL,
@@ -66,7 +79,6 @@ class EmbeddedRedis:
         self._wait_ready()
         log.info("embedded redis-server (pid %d) ready on %s, data in %s", self._process.pid, self.socket,
                  self.data_dir)
-        return self.url
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + _START_TIMEOUT_SECONDS

@@ -33,7 +33,8 @@ SERVICE_NAMES = (
     plan_pb2.DESCRIPTOR.services_by_name["PlanService"].full_name,
     limit_pb2.DESCRIPTOR.services_by_name["LimitService"].full_name,
 )
-_HEALTH_INTERVAL_SECONDS = 1.0
+_HEALTH_INTERVAL_SECONDS = 0.5
+_EMBEDDED_CHECK_SECONDS = 0.2
 
 
 class StartupError(Exception):
@@ -62,12 +63,21 @@ async def _verify_timezone(store: RedisStore, settings: Settings) -> None:
     await store.set_timezone(settings.timezone)
 
 
-async def _watch_redis(store: RedisStore, health_servicer: health.aio.HealthServicer) -> None:
-    """Health follows Redis: NOT_SERVING while it is unreachable, SERVING again when it answers."""
+async def _watch_redis(store: RedisStore, health_servicer: health.aio.HealthServicer, settings: Settings,
+                       ready: asyncio.Event) -> None:
+    """Health follows Redis: NOT_SERVING while it is unreachable, SERVING again when it answers.
+
+    The server starts whether or not Redis is up (peer services that need it
+    at start crash-loop through a Redis restart); the time zone is checked
+    the first time Redis answers, and plan calls wait for that check.
+    """
     serving: bool | None = None
     while True:
         try:
             now_serving = await store.ping()
+            if now_serving and not ready.is_set():
+                await _verify_timezone(store, settings)
+                ready.set()
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
             now_serving = False
         if now_serving != serving:
@@ -81,14 +91,27 @@ async def _watch_redis(store: RedisStore, health_servicer: health.aio.HealthServ
         await asyncio.sleep(_HEALTH_INTERVAL_SECONDS)
 
 
-async def serve(settings: Settings, redis_url: str, prices: Prices) -> None:
+async def _supervise_embedded(embedded: EmbeddedRedis) -> None:
+    """If the embedded redis-server dies, start it again on the same data directory."""
+    while True:
+        await asyncio.sleep(_EMBEDDED_CHECK_SECONDS)
+        if not embedded.alive():
+            log.warning("embedded redis-server exited: restarting it on %s", embedded.data_dir)
+            try:
+                await asyncio.to_thread(embedded.launch)
+            except EmbeddedRedisError as error:
+                log.error("embedded redis-server did not restart: %s", error)
+
+
+async def serve(settings: Settings, redis_url: str, prices: Prices, embedded: EmbeddedRedis | None = None) -> None:
     client = connections.connect(redis_url, settings.redis_timeout)
     store = RedisStore(client)
-    await _verify_timezone(store, settings)
+    ready = asyncio.Event()
 
     server = create_grpc_server()
     plan_pb2_grpc.add_PlanServiceServicer_to_server(
-        PlanService(store, settings.tz, lambda: datetime.now(UTC), settings.trust_client_time, prices), server)
+        PlanService(store, settings.tz, lambda: datetime.now(UTC), settings.trust_client_time, prices, ready),
+        server)
     limit_pb2_grpc.add_LimitServiceServicer_to_server(LimitService(store), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -104,16 +127,21 @@ async def serve(settings: Settings, redis_url: str, prices: Prices) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    watcher = asyncio.create_task(_watch_redis(store, health_servicer))
+    watcher = asyncio.create_task(_watch_redis(store, health_servicer, settings, ready))
+    watcher.add_done_callback(lambda _: stop.set())  # it ends only on a time-zone refusal
+    tasks = [watcher] + ([asyncio.create_task(_supervise_embedded(embedded))] if embedded else [])
     await stop.wait()
 
     log.info("stopping: finishing in-flight calls for up to %.1f s", settings.shutdown_grace)
     await health_servicer.enter_graceful_shutdown()
     await server.stop(settings.shutdown_grace)
-    watcher.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await watcher
+    for task in tasks:
+        task.cancel()
     await client.close()
+    if watcher.done() and not watcher.cancelled() and watcher.exception() is not None:
+        raise watcher.exception()  # type: ignore[misc]
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.gather(*tasks)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -130,12 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         redis_url = settings.redis_url or embedded.start()  # type: ignore[union-attr]
         if settings.workers > 1:
             return workers.supervise(argv, settings.workers, settings.listen, redis_url, settings.shutdown_grace)
-        asyncio.run(serve(settings, redis_url, prices))
+        asyncio.run(serve(settings, redis_url, prices, embedded))
     except (EmbeddedRedisError, StartupError) as error:
         log.error("%s", error)
-        return 1
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
-        log.error("redis unreachable at start-up: %s", error)
         return 1
     finally:
         if embedded is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,9 +48,9 @@ def test_at_is_refused_without_trust_client_time(own_redis: RedisProcess, app_id
 
 def test_time_zone_change_refused_unless_forced(own_redis: RedisProcess) -> None:
     ServerProcess("--redis-url", own_redis.url, "--timezone", "Asia/Shanghai").start().stop()
-    other = ServerProcess("--redis-url", own_redis.url, "--timezone", "Europe/Berlin")
-    with pytest.raises(RuntimeError, match="--force-timezone"):
-        other.start()
+    other = ServerProcess("--redis-url", own_redis.url, "--timezone", "Europe/Berlin").start(wait_serving=False)
+    assert other.wait_exit() == 1
+    assert "--force-timezone" in "".join(other.output)
     forced = ServerProcess("--redis-url", own_redis.url, "--timezone", "Europe/Berlin", "--force-timezone").start()
     forced.stop()
     ServerProcess("--redis-url", own_redis.url, "--timezone", "Europe/Berlin").start().stop()
@@ -124,3 +126,67 @@ def test_redis_outage_answers_unavailable_then_recovers(own_redis: RedisProcess,
         assert process.process is not None and process.process.poll() is None
     finally:
         process.stop()
+
+
+def test_starts_with_redis_down_and_serves_when_it_appears(app_id: int) -> None:
+    redis_server = RedisProcess()  # not started yet
+    process = ServerProcess("--redis-url", redis_server.url, "--redis-timeout", "0.2").start(wait_serving=False)
+    try:
+        process.wait_health(NOT_SERVING)
+        with grpc.insecure_channel(process.target) as channel:
+            plans = plan_pb2_grpc.PlanServiceStub(channel)
+            checks = limit_pb2_grpc.LimitServiceStub(channel)
+            refused(lambda: plans.CreateApp(plan_pb2.CreateAppRequest(app_id=app_id), timeout=5),
+                    grpc.StatusCode.UNAVAILABLE)
+            refused(lambda: checks.CreateRoom(limit_pb2.CreateRoomRequest(app_id=app_id, room_id="r"), timeout=5),
+                    grpc.StatusCode.UNAVAILABLE)
+            redis_server.start()
+            process.wait_health(SERVING)
+            plans.CreateApp(plan_pb2.CreateAppRequest(app_id=app_id))
+            assert checks.CreateRoom(limit_pb2.CreateRoomRequest(app_id=app_id, room_id="r")).code == 0
+    finally:
+        process.stop()
+        redis_server.stop()
+
+
+def test_embedded_redis_killed_is_restarted_and_loses_nothing_acknowledged(tmp_path: Path, app_id: int) -> None:
+    process = ServerProcess("--data-dir", str(tmp_path), "--trust-client-time").start()
+    try:
+        with grpc.insecure_channel(process.target) as channel:
+            plans = plan_pb2_grpc.PlanServiceStub(channel)
+            checks = limit_pb2_grpc.LimitServiceStub(channel)
+            apps = [app_id * 1000 + i for i in range(100)]
+            for app in apps:  # 100 apps x (create + upgrade) = 200 plan changes, each with a check
+                plans.CreateApp(plan_pb2.CreateAppRequest(app_id=app, at=ts(2019, 1, 1)))
+                plans.Upgrade(plan_pb2.UpgradeRequest(app_id=app, edition=plan_pb2.EDITION_PRO, user_group_limit=700,
+                                                      at=ts(2019, 2, 1)))
+                assert checks.CreateGroup(limit_pb2.CreateGroupRequest(
+                    app_id=app, group_id="g", type=limit_pb2.GROUP_TYPE_WORK, owner="alice",
+                    members=["bob"])).code == 0
+            redis_pid = _child_redis(process.pid)
+            assert redis_pid is not None
+            os.kill(redis_pid, signal.SIGKILL)
+            deadline = time.monotonic() + 20
+            while _child_redis(process.pid) in (redis_pid, None):
+                assert time.monotonic() < deadline, "the embedded redis-server was not restarted"
+                time.sleep(0.05)
+            process.wait_health(SERVING)
+            for app in apps:
+                assert plans.GetApp(plan_pb2.GetAppRequest(app_id=app)).user_group_limit == 700
+                usage = checks.GetUsage(limit_pb2.GetUsageRequest(app_id=app, user="bob", group_id="g"))
+                assert (usage.user_groups, usage.group_members) == (1, 2)
+    finally:
+        assert process.stop() == 0
+
+
+def _child_redis(pid: int) -> int | None:
+    # Every thread's children: the server restarts redis-server from a worker thread.
+    children = [child for task in Path(f"/proc/{pid}/task").iterdir()
+                for child in (task / "children").read_text().split()]
+    for child in children:
+        try:
+            if "redis-server" in Path(f"/proc/{child}/cmdline").read_text():
+                return int(child)
+        except FileNotFoundError:
+            continue
+    return None

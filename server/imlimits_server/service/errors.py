@@ -31,6 +31,10 @@ _CODES: dict[type[PlanError], tuple[grpc.StatusCode, int]] = {
 }
 
 
+class NotReady(Exception):
+    """The server cannot answer yet (Redis not reached since start-up); the caller may retry."""
+
+
 class Contention(Exception):
     """Concurrent plan changes of one app kept overtaking this one; the caller may retry."""
 
@@ -61,6 +65,8 @@ def grpc_errors(handler: _Handler) -> _Handler:
             await context.abort_with_status(rpc_status.to_status(_status(error)))
         except Contention as error:
             await context.abort(grpc.StatusCode.ABORTED, str(error))
+        except NotReady as error:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
             log.warning("redis unavailable in %s: %s", handler.__name__, error)
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"redis unavailable, retry later: {error}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from imlimits_server.core.errors import AlreadyExists, InvalidArgument, app_not_
 from imlimits_server.core.months import Month
 from imlimits_server.core.plans import AppState, PlanRequest
 from imlimits_server.service import convert, validation
-from imlimits_server.service.errors import Contention, grpc_errors
+from imlimits_server.service.errors import Contention, NotReady, grpc_errors
 from imlimits_server.store.redis_store import RedisStore
 
 # Optimistic commits retried before answering ABORTED; plan changes of one app
@@ -32,10 +33,12 @@ _Operation = Callable[[AppState | None, datetime], AppState]
 
 class PlanService(plan_pb2_grpc.PlanServiceServicer):
     def __init__(self, store: RedisStore, tz: ZoneInfo, clock: Callable[[], datetime],
-                 trust_client_time: bool, prices: Prices) -> None:
+                 trust_client_time: bool, prices: Prices, ready: asyncio.Event) -> None:
         self._store = store
         self._tz = tz
         self._prices = prices
+        # Set once the deployment's time zone is confirmed against Redis: months depend on it.
+        self._ready = ready
         self._clock = clock
         self._trust_client_time = trust_client_time
 
@@ -118,7 +121,12 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
         )
 
     async def _load(self, app_id: int) -> AppState:
+        self._require_ready()
         return _existing(app_id, (await self._store.load_app(app_id)).state)
+
+    def _require_ready(self) -> None:
+        if not self._ready.is_set():
+            raise NotReady("the server has not yet reached Redis to confirm its time zone; retry shortly")
 
     def _answer(self, state: AppState, at: datetime) -> plan_pb2.App:
         return convert.app(state, [item.value for item in plans.locked_items(state, at, self._tz)])
@@ -136,6 +144,7 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
         request_id = validation.request_id(request.request_id)  # type: ignore[attr-defined]
         requested_at = self._requested_time(request)
         fingerprint = _fingerprint(request)
+        self._require_ready()
         for _ in range(_COMMIT_ATTEMPTS):
             stored = await self._store.load_app(app_id, request_id)
             if stored.state is None and not creates:
