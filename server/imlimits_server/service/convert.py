@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -40,10 +40,6 @@ def group_type(number: int) -> GroupType:
         return _GROUP_TYPES[limit_pb2.GroupType.ValueType(number)]
     except KeyError:
         raise InvalidArgument("type", f"must be a GROUP_TYPE_* value other than UNSPECIFIED, got {number}") from None
-
-
-def time_of(timestamp: Timestamp) -> datetime:
-    return timestamp.ToDatetime(tzinfo=UTC)
 
 
 def timestamp(at: datetime) -> Timestamp:

@@ -136,7 +136,7 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
             return None
         if not self._trust_client_time:
             raise InvalidArgument("at", "is honoured only by a server started with --trust-client-time")
-        return convert.time_of(request.at)  # type: ignore[attr-defined]
+        return validation.at(request.at)  # type: ignore[attr-defined]
 
     async def _mutate(self, request: Message, app_id: int, operation: _Operation, *, dry_run: bool,
                       creates: bool = False) -> plan_pb2.App:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from imlimits_server.core.errors import InvalidArgument
 from imlimits_server.core.months import Month
@@ -72,3 +75,16 @@ def month(value: str) -> Month:
         return Month.parse(value)
     except ValueError as error:
         raise InvalidArgument("month", str(error)) from None
+
+
+# Plan history outside these years is a typing error, and months near
+# datetime's own limits cannot be computed in every time zone.
+EARLIEST_AT = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_AT = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def at(value: Timestamp) -> datetime:
+    """A client-given `at`, within [2000-01-01, 2100-01-01) UTC."""
+    if not EARLIEST_AT.timestamp() <= value.seconds < LATEST_AT.timestamp() or not 0 <= value.nanos < 10**9:
+        raise InvalidArgument("at", "must be a time from 2000-01-01 to 2099-12-31 (UTC)")
+    return value.ToDatetime(tzinfo=UTC)
