@@ -29,7 +29,7 @@ def redis_server() -> Iterator[RedisProcess | ClusterProcess]:
 @pytest.fixture(scope="session")
 def server(redis_server: RedisProcess | ClusterProcess) -> Iterator[ServerProcess]:
     """The service as migrations and tests run it: `at` is honoured."""
-    process = ServerProcess("--redis-url", redis_server.url, "--trust-client-time").start()
+    process = ServerProcess("--redis-url", redis_server.url, "--trust-client-time", "--redis-timeout", "1").start()
     yield process
     process.stop()
 

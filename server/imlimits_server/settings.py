@@ -19,7 +19,7 @@ class Settings:
     price_list: Path | None = None
     force_timezone: bool = False
     trust_client_time: bool = False
-    redis_timeout: float = 0.5
+    redis_timeout: float = 0.1
     shutdown_grace: float = 5.0
     workers: int = 1
     log_level: str = "INFO"

@@ -22,7 +22,7 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 
 @pytest.fixture(scope="module")
 def two_servers(redis_server: RedisProcess | ClusterProcess) -> Iterator[list[ServerProcess]]:
-    servers = [ServerProcess("--redis-url", redis_server.url).start() for _ in range(2)]
+    servers = [ServerProcess("--redis-url", redis_server.url, "--redis-timeout", "1").start() for _ in range(2)]
     yield servers
     for server in servers:
         server.stop()
@@ -112,7 +112,7 @@ def test_concurrent_plan_changes_use_the_month_once(two_servers: list[ServerProc
 
 def test_workers_share_a_port_and_a_dead_worker_is_replaced(redis_server: RedisProcess | ClusterProcess,
                                                              app_id: int) -> None:
-    process = ServerProcess("--redis-url", redis_server.url, "--workers", "2").start()
+    process = ServerProcess("--redis-url", redis_server.url, "--redis-timeout", "1", "--workers", "2").start()
     try:
         children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
         wait_for(lambda: len(children.read_text().split()) == 2)

@@ -190,3 +190,28 @@ def _child_redis(pid: int) -> int | None:
         except FileNotFoundError:
             continue
     return None
+
+
+def test_sigterm_lets_an_in_flight_call_finish(own_redis: RedisProcess, app_id: int) -> None:
+    """A 100,000-member destroy is in flight when SIGTERM comes: it completes, then the server exits 0."""
+    process = ServerProcess("--redis-url", own_redis.url, "--redis-timeout", "1").start()
+    with grpc.insecure_channel(process.target) as channel:
+        plans = plan_pb2_grpc.PlanServiceStub(channel)
+        checks = limit_pb2_grpc.LimitServiceStub(channel)
+        plans.CreateApp(plan_pb2.CreateAppRequest(app_id=app_id))
+        plans.Upgrade(plan_pb2.UpgradeRequest(app_id=app_id, edition=plan_pb2.EDITION_ULTIMATE))
+        checks.CreateGroup(limit_pb2.CreateGroupRequest(app_id=app_id, group_id="big", owner="boss",
+                                                        type=limit_pb2.GROUP_TYPE_COMMUNITY))
+        for start in range(0, 99_999, 500):
+            checks.JoinGroup(limit_pb2.JoinGroupRequest(
+                app_id=app_id, group_id="big", users=[f"u{i}" for i in range(start, min(start + 500, 99_999))]))
+        destroy = checks.DestroyGroup.future(limit_pb2.DestroyGroupRequest(app_id=app_id, group_id="big"))
+        redis_client = own_redis.client()
+        while redis_client.exists(f"{{im:{app_id}}}:g:big"):  # the first batch ran: the call is in flight
+            time.sleep(0.001)
+        assert redis_client.hlen(f"{{im:{app_id}}}:uc") > 0
+        assert process.process is not None
+        process.process.send_signal(signal.SIGTERM)
+        assert destroy.result(timeout=30).released == 100_000
+    assert process.wait_exit() == 0
+    assert own_redis.client().hlen(f"{{im:{app_id}}}:uc") == 0
