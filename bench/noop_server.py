@@ -34,6 +34,9 @@ class NoopLimits(limit_pb2_grpc.LimitServiceServicer):
     async def GetUsage(self, request: Any, context: Any) -> limit_pb2.Usage:
         return limit_pb2.Usage()
 
+    async def VerifyUsage(self, request: Any, context: Any) -> limit_pb2.VerifyUsageResponse:
+        return limit_pb2.VerifyUsageResponse()
+
 
 async def serve(listen: str) -> None:
     server = create_grpc_server()

@@ -15,7 +15,17 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from imlimits.v1 import limit_pb2, plan_pb2
-from imlimits_client.types import App, Bill, CheckResult, Edition, GroupType, PlanChange, Released, Usage
+from imlimits_client.types import (
+    App,
+    Bill,
+    CheckResult,
+    Edition,
+    GroupType,
+    PlanChange,
+    Released,
+    Usage,
+    Verification,
+)
 
 R = TypeVar("R")
 
@@ -62,6 +72,12 @@ def destroy_group(app_id: int, group_id: str) -> Call[Released]:
 def usage(app_id: int, user: str | None, group_id: str | None) -> Call[Usage]:
     request = limit_pb2.GetUsageRequest(app_id=app_id, user=user, group_id=group_id)
     return Call("check", "GetUsage", request, Usage.from_proto, retry_safe=True)
+
+
+def verify_usage(app_id: int, repair: bool) -> Call[Verification]:
+    """Safe to repeat: a repair sets counts to recounts, so twice is the same as once."""
+    return Call("check", "VerifyUsage", limit_pb2.VerifyUsageRequest(app_id=app_id, repair=repair),
+                Verification.from_proto, retry_safe=True)
 
 
 def _request_id(given: str | None) -> str:

@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     usage.add_argument("--user", help="also the groups of this user")
     usage.add_argument("--group", help="also the members of this group")
 
+    admin = commands.add_parser("admin", help="operator tools")
+    admin_commands = admin.add_subparsers(dest="action", required=True, metavar="ACTION")
+    verify = admin_commands.add_parser("verify", parents=[common, app_id],
+                                       help="recount usage from the membership sets and report drift")
+    verify.add_argument("--repair", action="store_true", help="set each drifting count to its recount")
+
     checks = commands.add_parser("check", help="run a limit check as an IM backend would")
     check_commands = checks.add_subparsers(dest="action", required=True, metavar="ACTION")
     create_group = check_commands.add_parser("create-group", parents=[common, app_id], help="CreateGroup")
@@ -184,6 +190,13 @@ def _usage(args: argparse.Namespace, client: Client) -> Outcome:
     return Outcome(usage, display.usage(args.app, usage, args.user, args.group))
 
 
+def _verify(args: argparse.Namespace, client: Client) -> Outcome:
+    result = client.check.verify_usage(args.app, args.repair)
+    # Drift found and left is a finding (exit 1); repaired drift is done.
+    return Outcome(result, display.verification(args.app, result),
+                   EXIT_REFUSED if result.drifts and not result.repaired else EXIT_OK)
+
+
 def _checked(result: CheckResult) -> Outcome:
     return Outcome(result, display.check(result), EXIT_OK if result.allowed else EXIT_REFUSED)
 
@@ -201,6 +214,7 @@ _COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace, Client], O
     ("app", "history"): _app_history,
     ("bill", None): _bill,
     ("usage", None): _usage,
+    ("admin", "verify"): _verify,
     ("check", "create-group"): lambda args, client: _checked(client.check.create_group(
         args.app, args.group, _GROUP_TYPES[args.type], args.owner, args.member, args.max_members, args.dry_run)),
     ("check", "room"): lambda args, client: _checked(client.check.create_room(

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from imlimits_client.types import App, AppStatus, Bill, CheckResult, PlanChange, Released, Usage
+from imlimits_client.types import App, AppStatus, Bill, CheckResult, PlanChange, Released, Usage, Verification
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -98,3 +98,12 @@ def check(value: CheckResult) -> str:
 
 def released(value: Released) -> str:
     return value.info if int(value.code) == 0 else f"refused {int(value.code)}: {value.info}"
+
+
+def verification(app_id: int, value: Verification) -> str:
+    head = f"app {app_id}: {value.groups} groups, {value.users} users with memberships"
+    if not value.drifts:
+        return head + "\nno drift: every count matches the membership sets"
+    verb = "repaired" if value.repaired else "drifted (run again with --repair to fix)"
+    return head + f"\n{len(value.drifts)} counts {verb}\n" + table(
+        ("COUNT", "RECORDED", "ACTUAL"), [(d.subject, d.recorded, d.actual) for d in value.drifts])

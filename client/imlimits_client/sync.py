@@ -15,7 +15,17 @@ from imlimits_client import calls
 from imlimits_client.calls import Call, R
 from imlimits_client.errors import from_rpc_error
 from imlimits_client.policy import Attempts, OnUnavailable, RetryPolicy, unavailable_answer
-from imlimits_client.types import App, Bill, CheckResult, Edition, GroupType, PlanChange, Released, Usage
+from imlimits_client.types import (
+    App,
+    Bill,
+    CheckResult,
+    Edition,
+    GroupType,
+    PlanChange,
+    Released,
+    Usage,
+    Verification,
+)
 
 DEFAULT_CHECK_TIMEOUT = 0.2
 DEFAULT_ADMIN_TIMEOUT = 5.0
@@ -92,6 +102,10 @@ class CheckClient:
 
     def usage(self, app_id: int, user: str | None = None, group_id: str | None = None) -> Usage:
         return self._client.run(calls.usage(app_id, user, group_id))
+
+    def verify_usage(self, app_id: int, repair: bool = False) -> Verification:
+        """Recount usage from the membership sets; `repair` fixes each count that drifted."""
+        return self._client.run(calls.verify_usage(app_id, repair))
 
 
 class AdminClient:

@@ -160,6 +160,26 @@ class Bill:
                          for line in message.lines))
 
 
+@dataclass(frozen=True)
+class Drift:
+    subject: str
+    recorded: int
+    actual: int
+
+
+@dataclass(frozen=True)
+class Verification:
+    groups: int
+    users: int
+    drifts: tuple[Drift, ...]
+    repaired: bool
+
+    @classmethod
+    def from_proto(cls, message: limit_pb2.VerifyUsageResponse) -> Verification:
+        return cls(message.groups, message.users,
+                   tuple(Drift(d.subject, d.recorded, d.actual) for d in message.drifts), message.repaired)
+
+
 def _code(value: int) -> ImCode | int:
     """A newer server may answer a code this client does not know: it stays visible as a plain int."""
     try:

@@ -146,3 +146,13 @@ def test_unknown_app_and_unreachable_server(server: ServerProcess, app_id: int) 
     assert done.returncode == 1 and "not found" in done.stderr
     done = imlimits(server, "app", "show", str(app_id), "--target", "127.0.0.1:1", "--timeout", "1")
     assert done.returncode == 1 and "cannot reach imlimits at 127.0.0.1:1" in done.stderr
+
+
+def test_admin_verify(server: ServerProcess, app: str) -> None:
+    imlimits(server, "check", "create-group", app, "g", "--owner", "alice", "--member", "bob")
+    done = imlimits(server, "admin", "verify", app)
+    assert done.returncode == 0
+    assert done.stdout.splitlines() == [f"app {app}: 1 groups, 2 users with memberships",
+                                        "no drift: every count matches the membership sets"]
+    assert as_json(server, "admin", "verify", app, "--repair") == {"groups": 1, "users": 2, "drifts": [],
+                                                                  "repaired": True}

@@ -339,3 +339,87 @@ class Usage(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__user_groups) -> _WhichOneofReturnType__user_groups | None: ...
 
 Global___Usage: _TypeAlias = Usage  # noqa: Y015
+
+@_typing.final
+class VerifyUsageRequest(_message.Message):
+    """Reconciliation: counts recomputed from the membership sets."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APP_ID_FIELD_NUMBER: _builtins.int
+    REPAIR_FIELD_NUMBER: _builtins.int
+    app_id: _builtins.int
+    repair: _builtins.bool
+    """set each drifting count to its recount"""
+    def __init__(
+        self,
+        *,
+        app_id: _builtins.int = ...,
+        repair: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["app_id", b"app_id", "repair", b"repair"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyUsageRequest: _TypeAlias = VerifyUsageRequest  # noqa: Y015
+
+@_typing.final
+class Drift(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    RECORDED_FIELD_NUMBER: _builtins.int
+    ACTUAL_FIELD_NUMBER: _builtins.int
+    subject: _builtins.str
+    """"user_groups of USER", "groups", "av_rooms" """
+    recorded: _builtins.int
+    actual: _builtins.int
+    def __init__(
+        self,
+        *,
+        subject: _builtins.str = ...,
+        recorded: _builtins.int = ...,
+        actual: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actual", b"actual", "recorded", b"recorded", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Drift: _TypeAlias = Drift  # noqa: Y015
+
+@_typing.final
+class VerifyUsageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GROUPS_FIELD_NUMBER: _builtins.int
+    USERS_FIELD_NUMBER: _builtins.int
+    DRIFTS_FIELD_NUMBER: _builtins.int
+    REPAIRED_FIELD_NUMBER: _builtins.int
+    groups: _builtins.int
+    """groups that exist"""
+    users: _builtins.int
+    """users with at least one membership"""
+    repaired: _builtins.bool
+    @_builtins.property
+    def drifts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Drift]:
+        """counts that differed (and, with repair, were fixed)"""
+
+    def __init__(
+        self,
+        *,
+        groups: _builtins.int = ...,
+        users: _builtins.int = ...,
+        drifts: _abc.Iterable[Global___Drift] | None = ...,
+        repaired: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["drifts", b"drifts", "groups", b"groups", "repaired", b"repaired", "users", b"users"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyUsageResponse: _TypeAlias = VerifyUsageResponse  # noqa: Y015

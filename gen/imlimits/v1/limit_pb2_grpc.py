@@ -64,6 +64,11 @@ class LimitServiceStub:
                 request_serializer=imlimits_dot_v1_dot_limit__pb2.GetUsageRequest.SerializeToString,
                 response_deserializer=imlimits_dot_v1_dot_limit__pb2.Usage.FromString,
                 _registered_method=True)
+        self.VerifyUsage = channel.unary_unary(
+                '/imlimits.v1.LimitService/VerifyUsage',
+                request_serializer=imlimits_dot_v1_dot_limit__pb2.VerifyUsageRequest.SerializeToString,
+                response_deserializer=imlimits_dot_v1_dot_limit__pb2.VerifyUsageResponse.FromString,
+                _registered_method=True)
 
 
 class LimitServiceServicer:
@@ -105,6 +110,12 @@ class LimitServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifyUsage(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LimitServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +148,11 @@ def add_LimitServiceServicer_to_server(servicer, server):
                     servicer.GetUsage,
                     request_deserializer=imlimits_dot_v1_dot_limit__pb2.GetUsageRequest.FromString,
                     response_serializer=imlimits_dot_v1_dot_limit__pb2.Usage.SerializeToString,
+            ),
+            'VerifyUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyUsage,
+                    request_deserializer=imlimits_dot_v1_dot_limit__pb2.VerifyUsageRequest.FromString,
+                    response_serializer=imlimits_dot_v1_dot_limit__pb2.VerifyUsageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -301,6 +317,33 @@ class LimitService:
             '/imlimits.v1.LimitService/GetUsage',
             imlimits_dot_v1_dot_limit__pb2.GetUsageRequest.SerializeToString,
             imlimits_dot_v1_dot_limit__pb2.Usage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imlimits.v1.LimitService/VerifyUsage',
+            imlimits_dot_v1_dot_limit__pb2.VerifyUsageRequest.SerializeToString,
+            imlimits_dot_v1_dot_limit__pb2.VerifyUsageResponse.FromString,
             options,
             channel_credentials,
             insecure,

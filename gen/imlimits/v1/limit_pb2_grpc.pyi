@@ -39,6 +39,7 @@ class LimitServiceStub:
     LeaveGroup: _grpc.UnaryUnaryMultiCallable[_limit_pb2.LeaveGroupRequest, _limit_pb2.ReleaseResponse]
     DestroyGroup: _grpc.UnaryUnaryMultiCallable[_limit_pb2.DestroyGroupRequest, _limit_pb2.ReleaseResponse]
     GetUsage: _grpc.UnaryUnaryMultiCallable[_limit_pb2.GetUsageRequest, _limit_pb2.Usage]
+    VerifyUsage: _grpc.UnaryUnaryMultiCallable[_limit_pb2.VerifyUsageRequest, _limit_pb2.VerifyUsageResponse]
 
 @_typing.type_check_only
 class LimitServiceAsyncStub(LimitServiceStub):
@@ -49,6 +50,7 @@ class LimitServiceAsyncStub(LimitServiceStub):
     LeaveGroup: _aio.UnaryUnaryMultiCallable[_limit_pb2.LeaveGroupRequest, _limit_pb2.ReleaseResponse]  # type: ignore[assignment]
     DestroyGroup: _aio.UnaryUnaryMultiCallable[_limit_pb2.DestroyGroupRequest, _limit_pb2.ReleaseResponse]  # type: ignore[assignment]
     GetUsage: _aio.UnaryUnaryMultiCallable[_limit_pb2.GetUsageRequest, _limit_pb2.Usage]  # type: ignore[assignment]
+    VerifyUsage: _aio.UnaryUnaryMultiCallable[_limit_pb2.VerifyUsageRequest, _limit_pb2.VerifyUsageResponse]  # type: ignore[assignment]
 
 class LimitServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -92,5 +94,12 @@ class LimitServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _limit_pb2.GetUsageRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_limit_pb2.Usage, _abc.Awaitable[_limit_pb2.Usage]]: ...
+
+    @_abc_1.abstractmethod
+    def VerifyUsage(
+        self,
+        request: _limit_pb2.VerifyUsageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_limit_pb2.VerifyUsageResponse, _abc.Awaitable[_limit_pb2.VerifyUsageResponse]]: ...
 
 def add_LimitServiceServicer_to_server(servicer: LimitServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

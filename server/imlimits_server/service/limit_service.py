@@ -85,3 +85,11 @@ class LimitService(limit_pb2_grpc.LimitServiceServicer):
             user_groups=usage.user_groups,
             group_members=usage.group_members,
         )
+
+    @grpc_errors
+    async def VerifyUsage(self, request: limit_pb2.VerifyUsageRequest,
+                          context: grpc.aio.ServicerContext) -> limit_pb2.VerifyUsageResponse:
+        result = await self._store.verify(validation.app_id(request.app_id), request.repair)
+        return limit_pb2.VerifyUsageResponse(
+            groups=result.groups, users=result.users, repaired=result.repaired,
+            drifts=[limit_pb2.Drift(subject=d.subject, recorded=d.recorded, actual=d.actual) for d in result.drifts])

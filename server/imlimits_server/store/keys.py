@@ -41,6 +41,11 @@ class AppKeys:
         return f"{self.tag}:uc"
 
     @property
+    def group_index(self) -> str:
+        """Set: ids of the groups that exist, so verification enumerates them without scanning Redis."""
+        return f"{self.tag}:gi"
+
+    @property
     def draining(self) -> str:
         """Set: tombstones of destroyed groups whose memberships are not yet all released."""
         return f"{self.tag}:drain"

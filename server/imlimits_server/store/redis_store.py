@@ -25,7 +25,7 @@ DESTROY_BATCH = 1000
 REQUEST_ID_TTL_SECONDS = 2 * 86_400
 
 _CHECK_SCRIPTS = ("create_group", "join_group", "leave_group", "destroy_group", "drain_members")
-_PLAIN_SCRIPTS = ("usage", "load_app", "commit_app")
+_PLAIN_SCRIPTS = ("usage", "load_app", "commit_app", "recount_user", "recount_groups")
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,23 @@ def _load_scripts() -> dict[str, Script]:
         text = common + body if name in _CHECK_SCRIPTS else body
         scripts[name] = Script(text, hashlib.sha1(text.encode()).hexdigest())
     return scripts
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A count that disagrees with the membership sets."""
+
+    subject: str
+    recorded: int
+    actual: int
+
+
+@dataclass(frozen=True)
+class Verification:
+    groups: int
+    users: int
+    drifts: tuple[Drift, ...]
+    repaired: bool
 
 
 @dataclass(frozen=True)
@@ -116,9 +133,10 @@ class RedisStore:
         newcomers = list(dict.fromkeys(([owner] if owner and group_type.owner_is_member else []) + members))
         reply = await self._run(
             "create_group",
-            [keys.limits, keys.counts, keys.user_counts, keys.group(group_id), keys.members(group_id)],
+            [keys.limits, keys.counts, keys.user_counts, keys.group(group_id), keys.members(group_id),
+             keys.group_index],
             [group_type.value, owner, max_members, _flag(dry_run), _flag(bool(members)), COMMUNITY_MEMBER_LIMIT,
-             *newcomers],
+             group_id, *newcomers],
         )
         return _check_result(app_id, reply)
 
@@ -144,8 +162,8 @@ class RedisStore:
         reply = await self._run(
             "destroy_group",
             [keys.limits, keys.counts, keys.user_counts, keys.group(group_id), keys.members(group_id), tombstone,
-             keys.draining],
-            [DESTROY_BATCH],
+             keys.draining, keys.group_index],
+            [DESTROY_BATCH, group_id],
         )
         result = _check_result(app_id, reply[:1])
         if not result.allowed:
@@ -184,6 +202,47 @@ class RedisStore:
                         bool(community))
         return UsageResult(limits, int(rooms), int(groups), int(reply[8]) if user is not None else None,
                            int(reply[10]) if group_id is not None else None)
+
+    # Reconciliation
+
+    async def verify(self, app_id: int, repair: bool) -> Verification:
+        """Recount user, group and room counts from the sets; with `repair`, set each count to its recount.
+
+        A first pass reads the sets while checks may run and only nominates
+        users whose count looks off; each is then recounted inside a script
+        (atomic), so a join in flight is never reported as drift and a repair
+        is exact.
+        """
+        keys = AppKeys(app_id)
+        if not await self.redis.execute("EXISTS", keys.limits):
+            raise app_not_found(app_id)
+        memberships: dict[str, int] = {}
+        member_sets = [keys.members(group_id) for group_id in await self._scan("SSCAN", keys.group_index)]
+        for members_key in member_sets + list(await self.redis.execute("SMEMBERS", keys.draining)):
+            for user in await self._scan("SSCAN", members_key):
+                memberships[user] = memberships.get(user, 0) + 1
+        flat = await self._scan("HSCAN", keys.user_counts)
+        recorded = {flat[i]: int(flat[i + 1]) for i in range(0, len(flat), 2)}
+        drifts: list[Drift] = []
+        for user in sorted(set(memberships) | set(recorded)):
+            if memberships.get(user, 0) != recorded.get(user, 0):
+                found, actual = await self._run("recount_user", [keys.user_counts, keys.group_index, keys.draining],
+                                                [user, keys.members(""), _flag(repair)])
+                if found != actual:
+                    drifts.append(Drift(f"user_groups of {user}", int(found), int(actual)))
+        groups_found, groups, rooms_found, rooms = await self._run(
+            "recount_groups", [keys.counts, keys.group_index], [keys.group(""), _flag(repair)])
+        drifts += [Drift(name, int(found), int(actual)) for name, found, actual in
+                   (("groups", groups_found, groups), ("av_rooms", rooms_found, rooms)) if found != actual]
+        return Verification(int(groups), len(memberships), tuple(drifts), repair)
+
+    async def _scan(self, command: str, key: str) -> list[str]:
+        cursor, found = "0", []
+        while True:
+            cursor, batch = await self.redis.execute(command, key, cursor, "COUNT", 1000)
+            found += batch
+            if cursor == "0":
+                return found
 
     # Deployment
 

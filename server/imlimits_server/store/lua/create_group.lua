@@ -1,11 +1,11 @@
--- CreateGroup / CreateRoom. KEYS: lim, cnt, uc, g, m.
--- ARGV: type, owner, max_members, dry_run, has_members, community_limit, newcomers...
+-- CreateGroup / CreateRoom. KEYS: lim, cnt, uc, g, m, gi.
+-- ARGV: type, owner, max_members, dry_run, has_members, community_limit, group_id, newcomers...
 local limits, refusal = app_limits(KEYS[1])
 if refusal then return refusal end
 local group_type, owner = ARGV[1], ARGV[2]
 local max_members, dry_run = tonumber(ARGV[3]), ARGV[4] == '1'
 local newcomers = {}
-for i = 7, #ARGV do newcomers[#newcomers + 1] = ARGV[i] end
+for i = 8, #ARGV do newcomers[#newcomers + 1] = ARGV[i] end
 
 local existing = redis.call('HMGET', KEYS[4], 't', 'o')
 if existing[1] then
@@ -27,5 +27,6 @@ if dry_run then return {0} end
 redis.call('HSET', KEYS[4], 't', group_type, 'o', owner, 'mx', max_members)
 record_newcomers(KEYS[3], KEYS[5], newcomers)
 redis.call('HINCRBY', KEYS[2], 'groups', 1)
+redis.call('SADD', KEYS[6], ARGV[7])
 if group_type == 'av' then redis.call('HINCRBY', KEYS[2], 'rooms', 1) end
 return {0}

@@ -1,4 +1,4 @@
--- DestroyGroup, first step. KEYS: lim, cnt, uc, g, m, tomb, drain. ARGV: batch.
+-- DestroyGroup, first step. KEYS: lim, cnt, uc, g, m, tomb, drain, gi. ARGV: batch, group_id.
 -- The group stops existing at once; its member set moves to a tombstone that
 -- drain_members.lua releases in bounded batches, so a 100,000-member group
 -- never blocks Redis for long. Until a user's release, their count stays
@@ -10,6 +10,7 @@ local group_type = redis.call('HGET', KEYS[4], 't')
 if not group_type then return {10010} end
 redis.call('DEL', KEYS[4])
 redis.call('HINCRBY', KEYS[2], 'groups', -1)
+redis.call('SREM', KEYS[8], ARGV[2])
 if group_type == 'av' then redis.call('HINCRBY', KEYS[2], 'rooms', -1) end
 if redis.call('EXISTS', KEYS[5]) == 0 then return {0, 0, 0} end
 redis.call('RENAME', KEYS[5], KEYS[6])
