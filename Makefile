@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 LISTEN ?= 127.0.0.1:50051
 PROTOS := $(wildcard protos/imlimits/v1/*.proto)
 
-.PHONY: run test test-cluster lint proto bench redis-server debian-packages clean
+.PHONY: run test test-cluster lint proto bench soak redis-server debian-packages clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { $(MAKE) --no-print-directory debian-packages PACKAGES=python3-venv && \
@@ -51,3 +51,7 @@ bench: $(VENV)/.installed redis-server
 # The suite's Redis-backed tests against a real 3-master Redis Cluster on loopback.
 test-cluster: $(VENV)/.installed redis-server
 	IMLIMITS_TEST_REDIS=cluster $(PY) -m pytest -q tests/e2e tests/client tests/store/test_checks_model.py $(PYTEST_ARGS)
+
+# Bounded soak (about 90 s): mixed load from several processes, Redis killed and restarted midway.
+soak: $(VENV)/.installed redis-server
+	PYTHONPATH=tests $(PY) -m bench.soak $(SOAK_ARGS)

@@ -32,9 +32,10 @@ def free_port() -> int:
 class RedisProcess:
     """redis-server on 127.0.0.1, without persistence unless asked."""
 
-    def __init__(self, data_dir: Path | None = None, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path | None = None, port: int | None = None, durable: bool = False) -> None:
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="imlimits-test-redis-"))
         self.port = port or free_port()
+        self.durable = durable
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -47,7 +48,8 @@ class RedisProcess:
             raise RuntimeError("redis-server is not installed: run `make test`, which installs it")
         self.process = subprocess.Popen(
             [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
-             "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", str(self.data_dir / "redis.log")],
+             "--save", "", "--appendonly", "yes" if self.durable else "no", "--appendfsync", "always",
+             "--daemonize", "no", "--logfile", str(self.data_dir / "redis.log")],
             stdin=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port, socket_timeout=1)
@@ -73,6 +75,13 @@ class RedisProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to flush anything."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
         self.process = None
 
 

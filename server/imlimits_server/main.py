@@ -71,7 +71,7 @@ async def _watch_redis(store: RedisStore, health_servicer: health.aio.HealthServ
     at start crash-loop through a Redis restart); the time zone is checked
     the first time Redis answers, and plan calls wait for that check.
     """
-    serving: bool | None = None
+    serving, changed_before = False, False
     while True:
         try:
             now_serving = await store.ping()
@@ -85,8 +85,10 @@ async def _watch_redis(store: RedisStore, health_servicer: health.aio.HealthServ
                 health_pb2.HealthCheckResponse.NOT_SERVING
             for name in ("", *SERVICE_NAMES):
                 await health_servicer.set(name, status)
-            if serving is not None:
-                log.warning("redis %s", "reachable again: serving" if now_serving else "unreachable: not serving")
+            # The first change is start-up reaching Redis; any later one is an outage or a recovery.
+            log.log(logging.WARNING if changed_before else logging.INFO, "redis %s",
+                    "reachable: serving" if now_serving else "unreachable: not serving")
+            changed_before = True
             serving = now_serving
         await asyncio.sleep(_HEALTH_INTERVAL_SECONDS)
 
@@ -114,6 +116,9 @@ async def serve(settings: Settings, redis_url: str, prices: Prices, embedded: Em
         server)
     limit_pb2_grpc.add_LimitServiceServicer_to_server(LimitService(store), server)
     health_servicer = health.aio.HealthServicer()
+    # grpc's servicer starts with "" SERVING; nothing is served until Redis has answered.
+    for name in ("", *SERVICE_NAMES):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     port = server.add_insecure_port(settings.listen)

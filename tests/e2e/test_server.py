@@ -215,3 +215,29 @@ def test_sigterm_lets_an_in_flight_call_finish(own_redis: RedisProcess, app_id: 
         assert destroy.result(timeout=30).released == 100_000
     assert process.wait_exit() == 0
     assert own_redis.client().hlen(f"{{im:{app_id}}}:uc") == 0
+
+
+def test_redis_refusing_to_serve_is_unavailable_not_unknown(own_redis: RedisProcess, app_id: int) -> None:
+    """Error replies such as LOADING or READONLY mean "not run, retry", not a bug: UNAVAILABLE."""
+    replica = RedisProcess().start()
+    try:
+        primary = own_redis.client()
+        primary.config_set("repl-diskless-sync-delay", 0)
+        replica.client().replicaof("127.0.0.1", own_redis.port)
+        primary.hset(f"{{im:{app_id}}}:lim", mapping={"st": 0, "ug": 50, "gm": 20, "av": 10, "cm": 0, "ver": 1})
+        deadline = time.monotonic() + 20  # replicated: the room's script reaches its first write on the replica
+        while not replica.client().exists(f"{{im:{app_id}}}:lim"):
+            assert time.monotonic() < deadline, "the replica never synced"
+            time.sleep(0.05)
+        # A replica cannot record the time zone, so the server never reports SERVING on it.
+        process = ServerProcess("--redis-url", replica.url, "--redis-timeout", "1").start(wait_serving=False)
+        try:
+            process.wait_health(NOT_SERVING)
+            with grpc.insecure_channel(process.target) as channel:
+                refused(lambda: limit_pb2_grpc.LimitServiceStub(channel).CreateRoom(
+                    limit_pb2.CreateRoomRequest(app_id=app_id, room_id="r")), grpc.StatusCode.UNAVAILABLE,
+                    "READONLY")
+        finally:
+            process.stop()
+    finally:
+        replica.stop()

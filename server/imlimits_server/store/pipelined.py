@@ -33,6 +33,14 @@ class ReplyError(redis.exceptions.ResponseError):
     """An error reply from Redis (a script error, NOSCRIPT, WRONGTYPE...)."""
 
 
+class NotServing(NotConnected):
+    """Redis refused the command without running it: loading its data, busy, or a replica now."""
+
+
+# Error replies that mean "not run, ask again later" rather than "this command is wrong".
+_NOT_SERVING = ("LOADING", "BUSY", "MASTERDOWN", "READONLY")
+
+
 class _RedisProtocol(asyncio.Protocol):
     def __init__(self, on_lost: collections.abc.Callable[[Exception], None]) -> None:
         self.parser = hiredis.Reader(encoding="utf-8")
@@ -84,7 +92,10 @@ class PipelinedConnection:
             self._watchdog = loop.call_later(self._timeout, self._check_oldest)
         result = await reply
         if isinstance(result, hiredis.ReplyError):
-            raise ReplyError(str(result))
+            message = str(result)
+            if message.startswith(_NOT_SERVING):
+                raise NotServing(f"redis is not serving: {message}")
+            raise ReplyError(message)
         return result
 
     async def close(self) -> None:
