@@ -106,7 +106,7 @@ async def _supervise_embedded(embedded: EmbeddedRedis) -> None:
 
 
 async def serve(settings: Settings, redis_url: str, prices: Prices, embedded: EmbeddedRedis | None = None) -> None:
-    client = connections.connect(redis_url, settings.redis_timeout)
+    client = connections.connect(redis_url, settings.redis_timeout, settings.redis_max_pending)
     store = RedisStore(client)
     ready = asyncio.Event()
 

@@ -20,6 +20,7 @@ class Settings:
     force_timezone: bool = False
     trust_client_time: bool = False
     redis_timeout: float = 0.1
+    redis_max_pending: int = 10_000
     shutdown_grace: float = 5.0
     workers: int = 1
     log_level: str = "INFO"
@@ -63,6 +64,10 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
                         help="honour `at` in plan requests (migrations and tests); otherwise it is refused")
     parser.add_argument("--redis-timeout", type=float, default=env_or("REDIS_TIMEOUT", default.redis_timeout),
                         help="seconds a Redis call may take before the RPC answers UNAVAILABLE (default %(default)s)")
+    parser.add_argument("--redis-max-pending", type=int,
+                        default=env_or("REDIS_MAX_PENDING", default.redis_max_pending),
+                        help="Redis commands that may wait at once per process; more answer UNAVAILABLE "
+                             "(default %(default)s)")
     parser.add_argument("--shutdown-grace", type=float,
                         default=env_or("SHUTDOWN_GRACE", default.shutdown_grace),
                         help="seconds in-flight calls may finish after SIGTERM (default %(default)s)")
@@ -75,8 +80,8 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         ZoneInfo(args.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         parser.error(f"--timezone: unknown time zone {args.timezone!r} (use an IANA name such as Asia/Shanghai)")
-    if float(args.redis_timeout) <= 0:
-        parser.error("--redis-timeout must be positive")
+    if float(args.redis_timeout) <= 0 or int(args.redis_max_pending) < 1:
+        parser.error("--redis-timeout and --redis-max-pending must be positive")
     if int(args.workers) < 1:
         parser.error("--workers must be at least 1")
     return Settings(
@@ -88,6 +93,7 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         force_timezone=args.force_timezone,
         trust_client_time=args.trust_client_time,
         redis_timeout=float(args.redis_timeout),
+        redis_max_pending=int(args.redis_max_pending),
         shutdown_grace=float(args.shutdown_grace),
         workers=int(args.workers),
         log_level=args.log_level,

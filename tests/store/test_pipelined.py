@@ -115,3 +115,17 @@ def test_scripts_are_loaded_again_after_a_flush(single_redis: RedisProcess) -> N
         await store.redis.close()
 
     asyncio.run(run())
+
+
+def test_a_slow_redis_cannot_pile_up_commands(own_redis: RedisProcess) -> None:
+    async def run() -> None:
+        connection = PipelinedConnection(own_redis.url, timeout=2, max_pending=50)
+        await connection.execute("PING")
+        own_redis.client().client_pause(500)
+        results = await asyncio.gather(*(connection.execute("PING") for _ in range(80)), return_exceptions=True)
+        refused = [r for r in results if isinstance(r, ConnectionLost)]
+        assert len(refused) == 30 and "refusing more" in str(refused[0])
+        assert results.count("PONG") == 50  # those already waiting were answered after the pause
+        await connection.close()
+
+    asyncio.run(run())

@@ -27,7 +27,7 @@ _MIN_RETRY_SECONDS = 2.0
 
 
 class ClusterConnection:
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, url: str, timeout: float, max_pending: int = 10_000) -> None:
         parsed = urlparse(url)
         if parsed.scheme != "redis+cluster":
             raise ValueError(f"not a cluster url: {url!r}")
@@ -37,6 +37,7 @@ class ClusterConnection:
         if not self._seeds:
             raise ValueError("redis+cluster:// needs at least one host:port")
         self._timeout = timeout
+        self._max_pending = max_pending
         self._nodes: dict[str, PipelinedConnection] = {}
         self._slots: list[str | None] = [None] * SLOTS
         self._refreshing: asyncio.Task[None] | None = None
@@ -94,7 +95,8 @@ class ClusterConnection:
 
     def _node(self, address: str) -> PipelinedConnection:
         if address not in self._nodes:
-            self._nodes[address] = PipelinedConnection(f"redis://{self._credentials}{address}/0", self._timeout)
+            self._nodes[address] = PipelinedConnection(f"redis://{self._credentials}{address}/0", self._timeout,
+                                                       self._max_pending)
         return self._nodes[address]
 
     async def _refresh(self) -> None:

@@ -14,8 +14,8 @@ class Connection(Protocol):
     async def close(self) -> None: ...
 
 
-def connect(url: str, timeout: float) -> PipelinedConnection | ClusterConnection:
+def connect(url: str, timeout: float, max_pending: int = 10_000) -> PipelinedConnection | ClusterConnection:
     """redis+cluster://host:port[,host:port...] selects Redis Cluster; anything else is one Redis."""
     if url.startswith("redis+cluster://"):
-        return ClusterConnection(url, timeout)
-    return PipelinedConnection(url, timeout)
+        return ClusterConnection(url, timeout, max_pending)
+    return PipelinedConnection(url, timeout, max_pending)

@@ -66,9 +66,11 @@ class _RedisProtocol(asyncio.Protocol):
 
 
 class PipelinedConnection:
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, url: str, timeout: float, max_pending: int = 10_000) -> None:
         self._url = url
         self._timeout = timeout
+        # A slow Redis must not pile up calls and memory: past this, calls fail at once.
+        self._max_pending = max_pending
         self._protocol: _RedisProtocol | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self._connecting: asyncio.Task[_RedisProtocol] | None = None
@@ -80,6 +82,8 @@ class PipelinedConnection:
         Redis Cluster ASK redirection requires.
         """
         protocol = self._protocol or await self._connect()
+        if len(protocol.pending) >= self._max_pending:
+            raise ConnectionLost(f"{len(protocol.pending)} commands already wait for redis; refusing more")
         loop = asyncio.get_running_loop()
         assert protocol.transport is not None
         if asking:
