@@ -26,6 +26,14 @@ def redis_server() -> Iterator[RedisProcess | ClusterProcess]:
     server.stop()
 
 
+@pytest.fixture
+def own_redis() -> Iterator[RedisProcess]:
+    """A single redis-server for one test, which it may stop and restart."""
+    server = RedisProcess().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def server(redis_server: RedisProcess | ClusterProcess) -> Iterator[ServerProcess]:
     """The service as migrations and tests run it: `at` is honoured."""

@@ -37,11 +37,6 @@ def client(server: ServerProcess) -> Iterator[Client]:
         yield connected
 
 
-@pytest.fixture
-def own_redis() -> Iterator[RedisProcess]:
-    redis = RedisProcess().start()
-    yield redis
-    redis.stop()
 
 
 def test_client_codes_are_the_servers(client: Client) -> None:

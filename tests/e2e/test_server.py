@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -20,12 +19,6 @@ from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2, plan_pb2_grpc
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-@pytest.fixture
-def own_redis() -> Iterator[RedisProcess]:
-    """A redis-server this test may stop and restart."""
-    server = RedisProcess().start()
-    yield server
-    server.stop()
 
 
 def test_reflection_lists_both_services(server: ServerProcess) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Iterator
 
 import grpc
 import pytest
@@ -13,13 +12,6 @@ import pytest
 from harness import RedisProcess, ServerProcess
 from imlimits.v1 import limit_pb2, limit_pb2_grpc
 from imlimits_client import Client, Edition, GroupType
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisProcess]:
-    server = RedisProcess().start()
-    yield server
-    server.stop()
 
 
 def _populated(client: Client, app_id: int) -> None:

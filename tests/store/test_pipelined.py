@@ -24,11 +24,6 @@ def single_redis() -> Iterator[RedisProcess]:
     server.stop()
 
 
-@pytest.fixture
-def own_redis() -> Iterator[RedisProcess]:
-    server = RedisProcess().start()
-    yield server
-    server.stop()
 
 
 def test_replies_match_their_commands_under_concurrency(single_redis: RedisProcess) -> None:

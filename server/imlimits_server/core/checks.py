@@ -91,3 +91,20 @@ class UsageResult:
     groups: int
     user_groups: int | None
     group_members: int | None
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A count that disagrees with the membership sets."""
+
+    subject: str
+    recorded: int
+    actual: int
+
+
+@dataclass(frozen=True)
+class Verification:
+    groups: int
+    users: int
+    drifts: tuple[Drift, ...]
+    repaired: bool

@@ -8,7 +8,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from imlimits.v1 import limit_pb2, plan_pb2
 from imlimits_server.core.billing import Bill
-from imlimits_server.core.checks import CheckResult, GroupType, ReleaseResult
+from imlimits_server.core.checks import CheckResult, GroupType, ReleaseResult, Verification
 from imlimits_server.core.editions import Edition, Limits
 from imlimits_server.core.errors import InvalidArgument
 from imlimits_server.core.plans import AppState, PlanChange
@@ -109,3 +109,9 @@ def bill(value: Bill) -> plan_pb2.Bill:
         lines=[plan_pb2.BillLine(item=line.item.value, level=line.level, charged=line.charged, amount=line.amount,
                                  reason=line.reason) for line in value.lines],
     )
+
+
+def verification(value: Verification) -> limit_pb2.VerifyUsageResponse:
+    return limit_pb2.VerifyUsageResponse(
+        groups=value.groups, users=value.users, repaired=value.repaired,
+        drifts=[limit_pb2.Drift(subject=d.subject, recorded=d.recorded, actual=d.actual) for d in value.drifts])

@@ -89,7 +89,4 @@ class LimitService(limit_pb2_grpc.LimitServiceServicer):
     @grpc_errors
     async def VerifyUsage(self, request: limit_pb2.VerifyUsageRequest,
                           context: grpc.aio.ServicerContext) -> limit_pb2.VerifyUsageResponse:
-        result = await self._store.verify(validation.app_id(request.app_id), request.repair)
-        return limit_pb2.VerifyUsageResponse(
-            groups=result.groups, users=result.users, repaired=result.repaired,
-            drifts=[limit_pb2.Drift(subject=d.subject, recorded=d.recorded, actual=d.actual) for d in result.drifts])
+        return convert.verification(await self._store.verify(validation.app_id(request.app_id), request.repair))

@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from imlimits_server.core.checks import CheckResult, GroupType, ImCode, ReleaseResult, UsageResult
+from imlimits_server.core.checks import (
+    CheckResult,
+    Drift,
+    GroupType,
+    ImCode,
+    ReleaseResult,
+    UsageResult,
+    Verification,
+)
 from imlimits_server.core.editions import COMMUNITY_MEMBER_LIMIT, Limits
 from imlimits_server.core.errors import NotFound, app_not_found
 from imlimits_server.core.plans import AppState
@@ -43,23 +51,6 @@ def _load_scripts() -> dict[str, Script]:
         text = common + body if name in _CHECK_SCRIPTS else body
         scripts[name] = Script(text, hashlib.sha1(text.encode()).hexdigest())
     return scripts
-
-
-@dataclass(frozen=True)
-class Drift:
-    """A count that disagrees with the membership sets."""
-
-    subject: str
-    recorded: int
-    actual: int
-
-
-@dataclass(frozen=True)
-class Verification:
-    groups: int
-    users: int
-    drifts: tuple[Drift, ...]
-    repaired: bool
 
 
 @dataclass(frozen=True)
