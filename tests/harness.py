@@ -52,16 +52,12 @@ class RedisProcess:
              "--daemonize", "no", "--logfile", str(self.data_dir / "redis.log")],
             stdin=subprocess.DEVNULL,
         )
-        client = redis.Redis(port=self.port, socket_timeout=1)
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            try:
-                if client.ping():
-                    client.close()
-                    return self
-            except (redis.ConnectionError, redis.TimeoutError):
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server on port {self.port} did not start")
+        try:
+            _wait_ping(self.port)
+        except RuntimeError:
+            self.stop()  # never leave a half-started server behind
+            raise
+        return self
 
     @property
     def pid(self) -> int:
@@ -179,6 +175,13 @@ class ClusterProcess:
         return "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in self.ports)
 
     def start(self) -> ClusterProcess:
+        try:
+            return self._start()
+        except (RuntimeError, subprocess.SubprocessError):
+            self.stop()  # never leave half a cluster behind
+            raise
+
+    def _start(self) -> ClusterProcess:
         executable = shutil.which("redis-server")
         if executable is None:
             raise RuntimeError("redis-server is not installed: run `make test`, which installs it")
