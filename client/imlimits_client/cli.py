@@ -14,10 +14,13 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import grpc
+
 from imlimits_client import display
-from imlimits_client.errors import ImlimitsError, InvalidArgument, Unavailable
+from imlimits_client.errors import ImlimitsError, InvalidArgument, PermissionDenied, Unauthenticated, Unavailable
 from imlimits_client.sync import Client
 from imlimits_client.types import App, CheckResult, Edition, GroupType, Released
 
@@ -49,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="imlimits server HOST:PORT (env IMLIMITS_TARGET; default %(default)s)")
     common.add_argument("--json", action="store_true", help="print JSON for scripts instead of tables")
     common.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the server")
+    common.add_argument("--token-file", type=Path, help="file holding the bearer token (or set IMLIMITS_TOKEN)")
+    common.add_argument("--tls-ca", type=Path, help="PEM CA to verify the server's certificate: connect with TLS")
+    common.add_argument("--tls-cert", type=Path, help="PEM client certificate, for mutual TLS")
+    common.add_argument("--tls-key", type=Path, help="PEM client key, for mutual TLS")
 
     app_id = argparse.ArgumentParser(add_help=False)
     app_id.add_argument("app", type=int, metavar="APP", help="the SDKAppID")
@@ -226,11 +233,29 @@ _COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace, Client], O
 }
 
 
+def _connection(args: argparse.Namespace) -> tuple[str | None, grpc.ChannelCredentials | None]:
+    """The token (never a command-line value, which `ps` shows) and TLS credentials."""
+    try:
+        token = args.token_file.read_text().strip() if args.token_file else os.environ.get("IMLIMITS_TOKEN")
+        if args.tls_ca is None:
+            if args.tls_cert or args.tls_key:
+                raise UsageError("--tls-cert and --tls-key need --tls-ca")
+            return token, None
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=args.tls_ca.read_bytes(),
+            private_key=args.tls_key.read_bytes() if args.tls_key else None,
+            certificate_chain=args.tls_cert.read_bytes() if args.tls_cert else None)
+    except OSError as error:
+        raise UsageError(f"{error.filename}: {error.strerror}") from None
+    return token, credentials
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        with Client(args.target, check_timeout=args.timeout, admin_timeout=args.timeout,
-                    on_unavailable="raise") as client:
+        token, credentials = _connection(args)
+        with Client(args.target, check_timeout=args.timeout, admin_timeout=args.timeout, on_unavailable="raise",
+                    token=token, credentials=credentials) as client:
             outcome = _COMMANDS[(args.command, getattr(args, "action", None))](args, client)
     except UsageError as error:
         print(f"imlimits: {error}", file=sys.stderr)
@@ -241,6 +266,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Unavailable as error:
         print(f"imlimits: cannot reach imlimits at {args.target} ({error.message}); is the server running? "
               "Point at it with --target or IMLIMITS_TARGET.", file=sys.stderr)
+        return EXIT_REFUSED
+    except (Unauthenticated, PermissionDenied) as error:
+        print(f"imlimits: {error.message}; give a token with IMLIMITS_TOKEN or --token-file", file=sys.stderr)
         return EXIT_REFUSED
     except ImlimitsError as error:
         print(f"imlimits: {error.status.name.lower().replace('_', ' ')}: {error.message}", file=sys.stderr)

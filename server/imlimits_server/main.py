@@ -16,7 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2, plan_pb2_grpc
-from imlimits_server import price_list, workers
+from imlimits_server import auth, price_list, workers
 from imlimits_server import settings as settings_module
 from imlimits_server.core.billing import Prices
 from imlimits_server.embedded_redis import EmbeddedRedis, EmbeddedRedisError
@@ -41,12 +41,32 @@ class StartupError(Exception):
     pass
 
 
-def create_grpc_server() -> grpc.aio.Server:
+def create_grpc_server(interceptors: Sequence[grpc.aio.ServerInterceptor] = ()) -> grpc.aio.Server:
     """The gRPC server every imlimits process uses (and the benchmark's no-op baseline, to compare like with like).
 
     SO_REUSEPORT lets several worker processes share one port.
     """
-    return grpc.aio.server(options=[("grpc.so_reuseport", 1)])
+    return grpc.aio.server(interceptors=list(interceptors), options=[("grpc.so_reuseport", 1)])
+
+
+def _bind(server: grpc.aio.Server, settings: Settings, tokens: auth.Tokens) -> int:
+    """Listen, refusing what would expose the service: beyond loopback it needs tokens and TLS, or --insecure."""
+    tls = settings.tls_cert is not None
+    if not auth.is_loopback(settings.listen) and not (tokens.enabled and tls) and not settings.insecure:
+        raise StartupError(
+            f"refusing to listen on {settings.listen} without tokens and TLS: anyone who can reach it could change "
+            "plans. Configure IMLIMITS_ADMIN_TOKENS/--admin-tokens-file and --tls-cert/--tls-key, "
+            "or pass --insecure")
+    if not tokens.enabled:
+        log.warning("no tokens configured: every caller may call every RPC (fine on loopback for development)")
+    if not tls:
+        return int(server.add_insecure_port(settings.listen))
+    assert settings.tls_key is not None and settings.tls_cert is not None
+    client_ca = settings.tls_client_ca.read_bytes() if settings.tls_client_ca else None
+    credentials = grpc.ssl_server_credentials(
+        [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())], root_certificates=client_ca,
+        require_client_auth=client_ca is not None)
+    return int(server.add_secure_port(settings.listen, credentials))
 
 
 async def _verify_timezone(store: RedisStore, settings: Settings) -> None:
@@ -105,12 +125,13 @@ async def _supervise_embedded(embedded: EmbeddedRedis) -> None:
                 log.error("embedded redis-server did not restart: %s", error)
 
 
-async def serve(settings: Settings, redis_url: str, prices: Prices, embedded: EmbeddedRedis | None = None) -> None:
+async def serve(settings: Settings, redis_url: str, prices: Prices, tokens: auth.Tokens,
+                embedded: EmbeddedRedis | None = None) -> None:
     client = connections.connect(redis_url, settings.redis_timeout, settings.redis_max_pending)
     store = RedisStore(client)
     ready = asyncio.Event()
 
-    server = create_grpc_server()
+    server = create_grpc_server([auth.AuthInterceptor(tokens)] if tokens.enabled else [])
     plan_pb2_grpc.add_PlanServiceServicer_to_server(
         PlanService(store, settings.tz, lambda: datetime.now(UTC), settings.trust_client_time, prices, ready),
         server)
@@ -121,7 +142,7 @@ async def serve(settings: Settings, redis_url: str, prices: Prices, embedded: Em
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(settings.listen)
+    port = _bind(server, settings, tokens)
     if port == 0:
         raise StartupError(f"cannot listen on {settings.listen}")
     await server.start()
@@ -155,15 +176,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         prices = price_list.load(settings.price_list)
+        tokens = auth.load_tokens(settings.admin_tokens_file, settings.check_tokens_file)
+        for path in (settings.tls_cert, settings.tls_key, settings.tls_client_ca):
+            if path is not None and not path.is_file():
+                raise StartupError(f"TLS file {path} not found")
     except PriceListError as error:
         log.error("--price-list %s", error)
+        return 2
+    except (auth.AuthConfigError, StartupError) as error:
+        log.error("%s", error)
         return 2
     embedded = None if settings.redis_url else EmbeddedRedis(settings.data_dir)
     try:
         redis_url = settings.redis_url or embedded.start()  # type: ignore[union-attr]
         if settings.workers > 1:
             return workers.supervise(argv, settings.workers, settings.listen, redis_url, settings.shutdown_grace)
-        asyncio.run(serve(settings, redis_url, prices, embedded))
+        asyncio.run(serve(settings, redis_url, prices, tokens, embedded))
     except (EmbeddedRedisError, StartupError) as error:
         log.error("%s", error)
         return 1

@@ -23,6 +23,12 @@ class Settings:
     redis_max_pending: int = 10_000
     shutdown_grace: float = 5.0
     workers: int = 1
+    admin_tokens_file: Path | None = None
+    check_tokens_file: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    insecure: bool = False
     log_level: str = "INFO"
 
     @property
@@ -73,6 +79,16 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
                         help="seconds in-flight calls may finish after SIGTERM (default %(default)s)")
     parser.add_argument("--workers", type=int, default=env_or("WORKERS", default.workers),
                         help="server processes sharing the port (SO_REUSEPORT); default %(default)s")
+    parser.add_argument("--admin-tokens-file", type=Path, default=env_or("ADMIN_TOKENS_FILE", None),
+                        help="admin bearer tokens, one per line (NAME:TOKEN or TOKEN); also IMLIMITS_ADMIN_TOKENS")
+    parser.add_argument("--check-tokens-file", type=Path, default=env_or("CHECK_TOKENS_FILE", None),
+                        help="check bearer tokens (LimitService only); also IMLIMITS_CHECK_TOKENS")
+    parser.add_argument("--tls-cert", type=Path, default=env_or("TLS_CERT", None), help="PEM server certificate")
+    parser.add_argument("--tls-key", type=Path, default=env_or("TLS_KEY", None), help="PEM server private key")
+    parser.add_argument("--tls-client-ca", type=Path, default=env_or("TLS_CLIENT_CA", None),
+                        help="PEM CA that client certificates must chain to (mutual TLS)")
+    parser.add_argument("--insecure", action="store_true", default=_env_flag(env.get("IMLIMITS_INSECURE")),
+                        help="allow a non-loopback --listen without tokens and TLS")
     parser.add_argument("--log-level", default=env_or("LOG_LEVEL", default.log_level),
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     args = parser.parse_args(argv)
@@ -84,6 +100,10 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         parser.error("--redis-timeout and --redis-max-pending must be positive")
     if int(args.workers) < 1:
         parser.error("--workers must be at least 1")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
+    if args.tls_client_ca and not args.tls_cert:
+        parser.error("--tls-client-ca needs --tls-cert and --tls-key")
     return Settings(
         listen=args.listen,
         redis_url=args.redis_url or None,
@@ -96,5 +116,15 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         redis_max_pending=int(args.redis_max_pending),
         shutdown_grace=float(args.shutdown_grace),
         workers=int(args.workers),
+        admin_tokens_file=_path(args.admin_tokens_file),
+        check_tokens_file=_path(args.check_tokens_file),
+        tls_cert=_path(args.tls_cert),
+        tls_key=_path(args.tls_key),
+        tls_client_ca=_path(args.tls_client_ca),
+        insecure=bool(args.insecure),
         log_level=args.log_level,
     )
+
+
+def _path(value: object) -> Path | None:
+    return Path(str(value)) if value else None
