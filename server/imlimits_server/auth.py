@@ -124,3 +124,15 @@ def is_loopback(listen: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def identify(tokens: Tokens) -> Callable[[Any], str]:
+    """For the audit trail: the name of the token a call came with ("anonymous" without auth)."""
+
+    def name_of(context: Any) -> str:
+        metadata = {key: value for key, value in (context.invocation_metadata() or ()) if isinstance(value, str)}
+        presented = metadata.get("authorization", "").partition(" ")[2]
+        return (_match(presented, tokens.admin) or _match(presented, tokens.check) or "anonymous") if presented \
+            else "anonymous"
+
+    return name_of

@@ -16,7 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2, plan_pb2_grpc
-from imlimits_server import auth, price_list, workers
+from imlimits_server import auth, metrics, price_list, workers
 from imlimits_server import settings as settings_module
 from imlimits_server.core.billing import Prices
 from imlimits_server.embedded_redis import EmbeddedRedis, EmbeddedRedisError
@@ -131,9 +131,16 @@ async def serve(settings: Settings, redis_url: str, prices: Prices, tokens: auth
     store = RedisStore(client)
     ready = asyncio.Event()
 
-    server = create_grpc_server([auth.AuthInterceptor(tokens)] if tokens.enabled else [])
+    interceptors: list[grpc.aio.ServerInterceptor] = []
+    if settings.metrics_listen:
+        metrics.serve_metrics(settings.metrics_listen)
+        interceptors.append(metrics.MetricsInterceptor())
+    if tokens.enabled:
+        interceptors.append(auth.AuthInterceptor(tokens))
+    server = create_grpc_server(interceptors)
     plan_pb2_grpc.add_PlanServiceServicer_to_server(
-        PlanService(store, settings.tz, lambda: datetime.now(UTC), settings.trust_client_time, prices, ready),
+        PlanService(store, settings.tz, lambda: datetime.now(UTC), settings.trust_client_time, prices, ready,
+                    auth.identify(tokens)),
         server)
     limit_pb2_grpc.add_LimitServiceServicer_to_server(LimitService(store), server)
     health_servicer = health.aio.HealthServicer()
@@ -190,7 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         redis_url = settings.redis_url or embedded.start()  # type: ignore[union-attr]
         if settings.workers > 1:
-            return workers.supervise(argv, settings.workers, settings.listen, redis_url, settings.shutdown_grace)
+            return workers.supervise(argv, settings.workers, settings.listen, redis_url, settings.shutdown_grace,
+                                     settings.metrics_listen)
         asyncio.run(serve(settings, redis_url, prices, tokens, embedded))
     except (EmbeddedRedisError, StartupError) as error:
         log.error("%s", error)

@@ -29,6 +29,7 @@ class Settings:
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
     insecure: bool = False
+    metrics_listen: str | None = None
     log_level: str = "INFO"
 
     @property
@@ -89,6 +90,9 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
                         help="PEM CA that client certificates must chain to (mutual TLS)")
     parser.add_argument("--insecure", action="store_true", default=_env_flag(env.get("IMLIMITS_INSECURE")),
                         help="allow a non-loopback --listen without tokens and TLS")
+    parser.add_argument("--metrics-listen", default=env_or("METRICS_LISTEN", None),
+                        help="HOST:PORT for Prometheus metrics over HTTP (default: off); with --workers N, "
+                             "worker k uses PORT+k")
     parser.add_argument("--log-level", default=env_or("LOG_LEVEL", default.log_level),
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     args = parser.parse_args(argv)
@@ -122,6 +126,7 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         tls_key=_path(args.tls_key),
         tls_client_ca=_path(args.tls_client_ca),
         insecure=bool(args.insecure),
+        metrics_listen=args.metrics_listen or None,
         log_level=args.log_level,
     )
 

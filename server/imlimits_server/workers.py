@@ -32,12 +32,21 @@ def _shared_listen(listen: str) -> str:
         return f"{host}:{probe.getsockname()[1]}"
 
 
-def supervise(argv: Sequence[str], workers: int, listen: str, redis_url: str, grace: float) -> int:
+def supervise(argv: Sequence[str], workers: int, listen: str, redis_url: str, grace: float,
+              metrics_listen: str | None = None) -> int:
     """Run `workers` copies of this server with the same flags; later flags override earlier ones."""
     listen = _shared_listen(listen)
-    command = [sys.executable, "-m", "imlimits_server.main", *argv, "--listen", listen, "--redis-url", redis_url,
-               "--workers", "1"]
-    children = [subprocess.Popen(command) for _ in range(workers)]
+    base = [sys.executable, "-m", "imlimits_server.main", *argv, "--listen", listen, "--redis-url", redis_url,
+            "--workers", "1"]
+
+    def command(index: int) -> list[str]:
+        if not metrics_listen:
+            return base
+        # One metrics port per worker: Prometheus scrapes each process.
+        host, _, port = metrics_listen.rpartition(":")
+        return [*base, "--metrics-listen", f"{host}:{int(port) + index}"]
+
+    children = [subprocess.Popen(command(index)) for index in range(workers)]
     log.info("started %d workers on %s", workers, listen)
     stopping = False
 
@@ -54,7 +63,7 @@ def supervise(argv: Sequence[str], workers: int, listen: str, redis_url: str, gr
             if stopping or child.poll() is None or time.monotonic() - last_restart < _RESTART_INTERVAL_SECONDS:
                 continue
             log.warning("worker %d exited with %s: restarting it", child.pid, child.returncode)
-            children[index] = subprocess.Popen(command)
+            children[index] = subprocess.Popen(command(index))
             last_restart = time.monotonic()
     for child in children:
         if child.poll() is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -158,3 +159,25 @@ def test_cli_with_token_and_tls(own_redis: RedisProcess, tmp_path: Path, app_id:
         assert done.returncode == 0 and done.stdout.startswith(f"app {app_id}: TRIAL")
     finally:
         process.stop()
+
+
+def test_audit_trail_names_the_token(own_redis: RedisProcess, app_id: int) -> None:
+    process = ServerProcess("--redis-url", own_redis.url, env={"IMLIMITS_ADMIN_TOKENS": f"ops:{ADMIN}"}).start()
+    try:
+        with grpc.insecure_channel(process.target) as channel:
+            plans = plan_pb2_grpc.PlanServiceStub(channel)
+            metadata = (("authorization", f"Bearer {ADMIN}"),)
+            plans.CreateApp(plan_pb2.CreateAppRequest(app_id=app_id, request_id="c-1"), metadata=metadata)
+            plans.Upgrade(plan_pb2.UpgradeRequest(app_id=app_id, edition=plan_pb2.EDITION_PRO, dry_run=True),
+                          metadata=metadata)  # a dry run changes nothing: no audit line
+            plans.Upgrade(plan_pb2.UpgradeRequest(app_id=app_id, edition=plan_pb2.EDITION_PRO), metadata=metadata)
+            limit_pb2_grpc.LimitServiceStub(channel).CreateRoom(  # checks are not logged one by one
+                limit_pb2.CreateRoomRequest(app_id=app_id, room_id="r"), metadata=metadata)
+    finally:
+        process.stop()
+    lines = [json.loads(line.split("imlimits.audit: ", 1)[1]) for line in process.output if "imlimits.audit" in line]
+    assert [(line["who"], line["operation"], line["app_id"]) for line in lines] == [
+        ("ops", "CreateApp", app_id), ("ops", "Upgrade", app_id)]
+    assert lines[0]["request_id"] == "c-1"
+    assert {"item": "edition", "from": "EDITION_TRIAL", "to": "EDITION_PRO", "implicit": False} in lines[1]["changes"]
+    assert not any("CreateRoom" in line for line in process.output)

@@ -20,6 +20,7 @@ from imlimits_server.core.errors import (
     NotFound,
     PlanError,
 )
+from imlimits_server.metrics import REDIS_ERRORS
 
 log = logging.getLogger("imlimits.errors")
 
@@ -69,6 +70,7 @@ def grpc_errors(handler: _Handler) -> _Handler:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
             log.warning("redis unavailable in %s: %s", handler.__name__, error)
+            REDIS_ERRORS.inc()
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"redis unavailable, retry later: {error}")
 
     return wrapper  # type: ignore[return-value]

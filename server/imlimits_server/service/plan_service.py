@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -23,6 +25,8 @@ from imlimits_server.service import convert, validation
 from imlimits_server.service.errors import Contention, NotReady, grpc_errors
 from imlimits_server.store.redis_store import RedisStore
 
+audit_log = logging.getLogger("imlimits.audit")
+
 # Optimistic commits retried before answering ABORTED; plan changes of one app
 # are rare, so more than a couple of conflicts means a runaway client.
 _COMMIT_ATTEMPTS = 8
@@ -33,12 +37,14 @@ _Operation = Callable[[AppState | None, datetime], AppState]
 
 class PlanService(plan_pb2_grpc.PlanServiceServicer):
     def __init__(self, store: RedisStore, tz: ZoneInfo, clock: Callable[[], datetime],
-                 trust_client_time: bool, prices: Prices, ready: asyncio.Event) -> None:
+                 trust_client_time: bool, prices: Prices, ready: asyncio.Event,
+                 identify: Callable[[grpc.aio.ServicerContext], str] = lambda context: "anonymous") -> None:
         self._store = store
         self._tz = tz
         self._prices = prices
         # Set once the deployment's time zone is confirmed against Redis: months depend on it.
         self._ready = ready
+        self._identify = identify
         self._clock = clock
         self._trust_client_time = trust_client_time
 
@@ -51,7 +57,7 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
                 raise AlreadyExists(f"app {app_id} already exists")
             return plans.create_app(app_id, at, request.request_id)
 
-        return await self._mutate(request, app_id, create, dry_run=False, creates=True)
+        return await self._mutate(request, context, app_id, create, dry_run=False, creates=True)
 
     @grpc_errors
     async def GetApp(self, request: plan_pb2.GetAppRequest, context: grpc.aio.ServicerContext) -> plan_pb2.App:
@@ -66,7 +72,7 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
             raise InvalidArgument("edition", "Upgrade goes to EDITION_PRO or EDITION_ULTIMATE")
         change = self._plan_request(request, target)
         return await self._mutate(
-            request, app_id,
+            request, context, app_id,
             lambda state, at: plans.upgrade(_existing(app_id, state), change, at, self._tz, request.request_id),
             dry_run=request.dry_run)
 
@@ -77,7 +83,7 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
         target = convert.edition("edition", request.edition) if request.HasField("edition") else None
         change = self._plan_request(request, target)
         return await self._mutate(
-            request, app_id,
+            request, context, app_id,
             lambda state, at: plans.change_plan(_existing(app_id, state), change, at, self._tz, request.request_id),
             dry_run=request.dry_run)
 
@@ -87,7 +93,7 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
         app_id = validation.app_id(request.app_id)
         validation.confirm(request.confirm)
         return await self._mutate(
-            request, app_id,
+            request, context, app_id,
             lambda state, at: plans.deactivate(_existing(app_id, state), at, request.request_id),
             dry_run=False)
 
@@ -138,8 +144,8 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
             raise InvalidArgument("at", "is honoured only by a server started with --trust-client-time")
         return validation.at(request.at)  # type: ignore[attr-defined]
 
-    async def _mutate(self, request: Message, app_id: int, operation: _Operation, *, dry_run: bool,
-                      creates: bool = False) -> plan_pb2.App:
+    async def _mutate(self, request: Message, context: grpc.aio.ServicerContext, app_id: int, operation: _Operation,
+                      *, dry_run: bool, creates: bool = False) -> plan_pb2.App:
         """Read, apply, and commit if nobody wrote meanwhile; refusal order is SPEC section 1's."""
         request_id = validation.request_id(request.request_id)  # type: ignore[attr-defined]
         requested_at = self._requested_time(request)
@@ -160,8 +166,21 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
                 return answer
             remembered = f"{fingerprint}:{base64.b64encode(answer.SerializeToString()).decode()}" if request_id else ""
             if await self._store.commit_app(stored.version, state, request_id, remembered):
+                if state is not stored.state:
+                    _audit(self._identify(context), state)
                 return answer
         raise Contention(f"app {app_id} changed concurrently {_COMMIT_ATTEMPTS} times; retry")
+
+
+def _audit(who: str, state: AppState) -> None:
+    """One structured line per accepted plan change (the event a change appended): the audit trail."""
+    event = state.events[-1]
+    changes = plans.plan_changes(AppState(state.app_id, (event,)))
+    audit_log.info("%s", json.dumps({
+        "event": "plan_change", "app_id": state.app_id, "who": who, "operation": event.operation.value,
+        "request_id": event.request_id, "at": event.at.isoformat(),
+        "changes": [{"item": c.item, "from": c.old_value, "to": c.new_value, "implicit": c.implicit} for c in changes],
+    }, ensure_ascii=False))
 
 
 def _existing(app_id: int, state: AppState | None) -> AppState:

@@ -1,0 +1,60 @@
+"""Prometheus metrics, served on --metrics-listen (off by default).
+
+The interceptor that feeds them is installed only when metrics are on, so
+they cost nothing otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+CALLS = Counter("imlimits_calls_total", "RPCs answered, by RPC and gRPC status", ["rpc", "status"])
+REFUSALS = Counter("imlimits_refusals_total", "Checks refused, by RPC and IM code", ["rpc", "code"])
+LATENCY = Histogram("imlimits_call_duration_seconds", "Time to answer an RPC", ["rpc"],
+                    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0))
+IN_FLIGHT = Gauge("imlimits_in_flight_calls", "RPCs being answered now")
+REDIS_ERRORS = Counter("imlimits_redis_errors_total", "Calls answered UNAVAILABLE because Redis did not answer")
+
+
+def serve_metrics(listen: str) -> None:
+    host, _, port = listen.rpartition(":")
+    start_http_server(int(port), addr=host.strip("[]") or "0.0.0.0")
+
+
+class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    async def intercept_service(
+        self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler  # streams (health Watch, reflection) are not counted
+        rpc = handler_call_details.method.rpartition("/")[2]
+        behaviour = handler.unary_unary
+
+        async def measured(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            IN_FLIGHT.inc()
+            started = time.perf_counter()
+            status = "OK"
+            try:
+                response = await behaviour(request, context)
+                code = getattr(response, "code", 0)
+                if code:
+                    REFUSALS.labels(rpc, str(code)).inc()
+                return response
+            except BaseException:
+                status = (context.code() or grpc.StatusCode.UNKNOWN).name
+                raise
+            finally:
+                IN_FLIGHT.dec()
+                LATENCY.labels(rpc).observe(time.perf_counter() - started)
+                CALLS.labels(rpc, status).inc()
+
+        return grpc.unary_unary_rpc_method_handler(
+            measured, request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer)

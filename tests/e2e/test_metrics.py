@@ -1,0 +1,48 @@
+"""Prometheus metrics scraped over HTTP after a known sequence of calls show the exact counts."""
+
+from __future__ import annotations
+
+import contextlib
+import urllib.request
+
+import grpc
+from prometheus_client.parser import text_string_to_metric_families
+
+from harness import RedisProcess, ServerProcess, free_port
+from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2, plan_pb2_grpc
+
+
+def _samples(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def test_counts_after_a_known_sequence(own_redis: RedisProcess, app_id: int) -> None:
+    metrics_port = free_port()
+    process = ServerProcess("--redis-url", own_redis.url, "--metrics-listen", f"127.0.0.1:{metrics_port}").start()
+    try:
+        with grpc.insecure_channel(process.target) as channel:
+            plans = plan_pb2_grpc.PlanServiceStub(channel)
+            checks = limit_pb2_grpc.LimitServiceStub(channel)
+            plans.CreateApp(plan_pb2.CreateAppRequest(app_id=app_id))
+            for i in range(12):  # TRIAL: 10 rooms, then 2 refusals with 10036
+                checks.CreateRoom(limit_pb2.CreateRoomRequest(app_id=app_id, room_id=f"r{i}"))
+            for bad in (plan_pb2.GetAppRequest(app_id=app_id + 1), plan_pb2.GetAppRequest(app_id=0)):
+                with contextlib.suppress(grpc.RpcError):
+                    plans.GetApp(bad)
+        samples = _samples(metrics_port)
+    finally:
+        process.stop()
+
+    def value(name: str, **labels: str) -> float:
+        return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+    assert value("imlimits_calls_total", rpc="CreateApp", status="OK") == 1
+    assert value("imlimits_calls_total", rpc="CreateRoom", status="OK") == 12  # a refusal is an OK answer
+    assert value("imlimits_refusals_total", rpc="CreateRoom", code="10036") == 2
+    assert value("imlimits_calls_total", rpc="GetApp", status="NOT_FOUND") == 1
+    assert value("imlimits_calls_total", rpc="GetApp", status="INVALID_ARGUMENT") == 1
+    assert value("imlimits_call_duration_seconds_count", rpc="CreateRoom") == 12
+    assert value("imlimits_in_flight_calls") == 0
+    assert value("imlimits_redis_errors_total") == 0
