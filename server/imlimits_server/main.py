@@ -127,7 +127,9 @@ async def _supervise_embedded(embedded: EmbeddedRedis) -> None:
 
 async def serve(settings: Settings, redis_url: str, prices: Prices, tokens: auth.Tokens,
                 embedded: EmbeddedRedis | None = None) -> None:
-    client = connections.connect(redis_url, settings.redis_timeout, settings.redis_max_pending)
+    password = settings.redis_password_file.read_text().strip() if settings.redis_password_file else None
+    client = connections.connect(redis_url, settings.redis_timeout, settings.redis_max_pending, password,
+                                 settings.redis_tls_ca)
     store = RedisStore(client)
     ready = asyncio.Event()
 
@@ -184,9 +186,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         prices = price_list.load(settings.price_list)
         tokens = auth.load_tokens(settings.admin_tokens_file, settings.check_tokens_file)
-        for path in (settings.tls_cert, settings.tls_key, settings.tls_client_ca):
+        for path in (settings.tls_cert, settings.tls_key, settings.tls_client_ca, settings.redis_tls_ca,
+                     settings.redis_password_file):
             if path is not None and not path.is_file():
-                raise StartupError(f"TLS file {path} not found")
+                raise StartupError(f"{path} not found")
     except PriceListError as error:
         log.error("--price-list %s", error)
         return 2

@@ -30,6 +30,8 @@ class Settings:
     tls_client_ca: Path | None = None
     insecure: bool = False
     metrics_listen: str | None = None
+    redis_password_file: Path | None = None
+    redis_tls_ca: Path | None = None
     log_level: str = "INFO"
 
     @property
@@ -90,6 +92,10 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
                         help="PEM CA that client certificates must chain to (mutual TLS)")
     parser.add_argument("--insecure", action="store_true", default=_env_flag(env.get("IMLIMITS_INSECURE")),
                         help="allow a non-loopback --listen without tokens and TLS")
+    parser.add_argument("--redis-password-file", type=Path, default=env_or("REDIS_PASSWORD_FILE", None),
+                        help="file holding the Redis password (instead of putting it in --redis-url)")
+    parser.add_argument("--redis-tls-ca", type=Path, default=env_or("REDIS_TLS_CA", None),
+                        help="PEM CA that verifies a Redis served over TLS (rediss://)")
     parser.add_argument("--metrics-listen", default=env_or("METRICS_LISTEN", None),
                         help="HOST:PORT for Prometheus metrics over HTTP (default: off); with --workers N, "
                              "worker k uses PORT+k")
@@ -127,6 +133,8 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         tls_client_ca=_path(args.tls_client_ca),
         insecure=bool(args.insecure),
         metrics_listen=args.metrics_listen or None,
+        redis_password_file=_path(args.redis_password_file),
+        redis_tls_ca=_path(args.redis_tls_ca),
         log_level=args.log_level,
     )
 

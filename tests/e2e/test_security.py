@@ -12,7 +12,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from harness import RedisProcess, ServerProcess
+from harness import RedisProcess, ServerProcess, free_port
 from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2, plan_pb2_grpc
 
 ADMIN, ROTATED_IN, CHECK = "admin-token-000000000001", "admin-token-000000000002", "check-token-000000000001"
@@ -181,3 +181,38 @@ def test_audit_trail_names_the_token(own_redis: RedisProcess, app_id: int) -> No
     assert lines[0]["request_id"] == "c-1"
     assert {"item": "edition", "from": "EDITION_TRIAL", "to": "EDITION_PRO", "implicit": False} in lines[1]["changes"]
     assert not any("CreateRoom" in line for line in process.output)
+
+
+def test_redis_over_tls_with_a_password_from_a_file(tmp_path: Path, app_id: int) -> None:
+    certs = _certificates(tmp_path)
+    port = free_port()
+    redis_tls = subprocess.Popen(
+        ["redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1", "--tls-cert-file",
+         str(certs["server.pem"]), "--tls-key-file", str(certs["server.key"]), "--tls-ca-cert-file",
+         str(certs["ca.pem"]), "--tls-auth-clients", "no", "--requirepass", "redis-secret-1", "--save", "",
+         "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    password = tmp_path / "redis-password"
+    password.write_text("redis-secret-1\n")
+    url = f"rediss://127.0.0.1:{port}/0"
+    try:
+        process = ServerProcess("--redis-url", url, "--redis-tls-ca", str(certs["ca.pem"]), "--redis-password-file",
+                                str(password)).start()
+        try:
+            with grpc.insecure_channel(process.target) as channel:
+                app = plan_pb2_grpc.PlanServiceStub(channel).CreateApp(plan_pb2.CreateAppRequest(app_id=app_id))
+            assert app.app_id == app_id
+        finally:
+            process.stop()
+        unverified = ServerProcess("--redis-url", url, "--redis-password-file", str(password)).start(
+            wait_serving=False)
+        try:  # without the CA the certificate is not trusted: never serving
+            unverified.wait_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+            with grpc.insecure_channel(unverified.target) as channel:
+                assert _status(lambda: limit_pb2_grpc.LimitServiceStub(channel).CreateRoom(
+                    limit_pb2.CreateRoomRequest(app_id=app_id, room_id="r"), timeout=5)) == \
+                    grpc.StatusCode.UNAVAILABLE
+        finally:
+            unverified.stop()
+    finally:
+        redis_tls.terminate()
+        redis_tls.wait()

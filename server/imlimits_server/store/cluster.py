@@ -12,6 +12,7 @@ calls are idempotent or say 10025).
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from typing import Any
 from urllib.parse import urlparse
@@ -27,7 +28,8 @@ _MIN_RETRY_SECONDS = 2.0
 
 
 class ClusterConnection:
-    def __init__(self, url: str, timeout: float, max_pending: int = 10_000) -> None:
+    def __init__(self, url: str, timeout: float, max_pending: int = 10_000, password: str | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         parsed = urlparse(url)
         if parsed.scheme != "redis+cluster":
             raise ValueError(f"not a cluster url: {url!r}")
@@ -38,6 +40,8 @@ class ClusterConnection:
             raise ValueError("redis+cluster:// needs at least one host:port")
         self._timeout = timeout
         self._max_pending = max_pending
+        self._password = password
+        self._ssl_context = ssl_context
         self._nodes: dict[str, PipelinedConnection] = {}
         self._slots: list[str | None] = [None] * SLOTS
         self._refreshing: asyncio.Task[None] | None = None
@@ -95,8 +99,9 @@ class ClusterConnection:
 
     def _node(self, address: str) -> PipelinedConnection:
         if address not in self._nodes:
-            self._nodes[address] = PipelinedConnection(f"redis://{self._credentials}{address}/0", self._timeout,
-                                                       self._max_pending)
+            scheme = "rediss" if self._ssl_context else "redis"
+            self._nodes[address] = PipelinedConnection(f"{scheme}://{self._credentials}{address}/0", self._timeout,
+                                                       self._max_pending, self._password, self._ssl_context)
         return self._nodes[address]
 
     async def _refresh(self) -> None:

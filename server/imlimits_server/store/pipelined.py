@@ -66,9 +66,13 @@ class _RedisProtocol(asyncio.Protocol):
 
 
 class PipelinedConnection:
-    def __init__(self, url: str, timeout: float, max_pending: int = 10_000) -> None:
+    def __init__(self, url: str, timeout: float, max_pending: int = 10_000, password: str | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        """`password` (else the URL's) authenticates; `ssl_context` (else the system's) verifies rediss://."""
         self._url = url
         self._timeout = timeout
+        self._password = password
+        self._ssl_context = ssl_context
         # A slow Redis must not pile up calls and memory: past this, calls fail at once.
         self._max_pending = max_pending
         self._protocol: _RedisProtocol | None = None
@@ -125,7 +129,7 @@ class PipelinedConnection:
         if url.scheme == "unix":
             opening = loop.create_unix_connection(lambda: protocol, url.path)
         elif url.scheme in ("redis", "rediss"):
-            context = ssl.create_default_context() if url.scheme == "rediss" else None
+            context = (self._ssl_context or ssl.create_default_context()) if url.scheme == "rediss" else None
             opening = loop.create_connection(lambda: protocol, url.hostname or "localhost", url.port or 6379,
                                              ssl=context)
         else:
@@ -133,8 +137,10 @@ class PipelinedConnection:
         await asyncio.wait_for(opening, self._timeout)
         self._protocol = protocol
         setup: list[tuple[Any, ...]] = []
-        if url.password is not None:
-            setup.append(("AUTH", unquote(url.username or "default"), unquote(url.password)))
+        password = self._password if self._password is not None else \
+            (unquote(url.password) if url.password is not None else None)
+        if password is not None:
+            setup.append(("AUTH", unquote(url.username or "default"), password))
         database = url.path.strip("/") if url.scheme != "unix" else ""
         if database and database != "0":
             setup.append(("SELECT", database))
