@@ -267,8 +267,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"imlimits: cannot reach imlimits at {args.target} ({error.message}); is the server running? "
               "Point at it with --target or IMLIMITS_TARGET.", file=sys.stderr)
         return EXIT_REFUSED
-    except (Unauthenticated, PermissionDenied) as error:
+    except Unauthenticated as error:
         print(f"imlimits: {error.message}; give a token with IMLIMITS_TOKEN or --token-file", file=sys.stderr)
+        return EXIT_REFUSED
+    except PermissionDenied as error:
+        print(f"imlimits: {error.message}", file=sys.stderr)
         return EXIT_REFUSED
     except ImlimitsError as error:
         print(f"imlimits: {error.status.name.lower().replace('_', ' ')}: {error.message}", file=sys.stderr)
