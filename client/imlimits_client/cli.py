@@ -250,6 +250,22 @@ def _connection(args: argparse.Namespace) -> tuple[str | None, grpc.ChannelCrede
     return token, credentials
 
 
+def _failure(error: UsageError | ImlimitsError, target: str) -> tuple[str, int]:
+    """What to tell the user, saying what to do, and the exit status."""
+    if isinstance(error, UsageError):
+        return str(error), EXIT_USAGE
+    if isinstance(error, InvalidArgument):
+        return f"invalid input: {error.message}", EXIT_USAGE
+    if isinstance(error, Unavailable):
+        return (f"cannot reach imlimits at {target} ({error.message}); is the server running? "
+                "Point at it with --target or IMLIMITS_TARGET."), EXIT_REFUSED
+    if isinstance(error, Unauthenticated):
+        return f"{error.message}; give a token with IMLIMITS_TOKEN or --token-file", EXIT_REFUSED
+    if isinstance(error, PermissionDenied):
+        return error.message, EXIT_REFUSED
+    return f"{error.status.name.lower().replace('_', ' ')}: {error.message}", EXIT_REFUSED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -257,25 +273,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with Client(args.target, check_timeout=args.timeout, admin_timeout=args.timeout, on_unavailable="raise",
                     token=token, credentials=credentials) as client:
             outcome = _COMMANDS[(args.command, getattr(args, "action", None))](args, client)
-    except UsageError as error:
-        print(f"imlimits: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except InvalidArgument as error:
-        print(f"imlimits: invalid input: {error.message}", file=sys.stderr)
-        return EXIT_USAGE
-    except Unavailable as error:
-        print(f"imlimits: cannot reach imlimits at {args.target} ({error.message}); is the server running? "
-              "Point at it with --target or IMLIMITS_TARGET.", file=sys.stderr)
-        return EXIT_REFUSED
-    except Unauthenticated as error:
-        print(f"imlimits: {error.message}; give a token with IMLIMITS_TOKEN or --token-file", file=sys.stderr)
-        return EXIT_REFUSED
-    except PermissionDenied as error:
-        print(f"imlimits: {error.message}", file=sys.stderr)
-        return EXIT_REFUSED
-    except ImlimitsError as error:
-        print(f"imlimits: {error.status.name.lower().replace('_', ' ')}: {error.message}", file=sys.stderr)
-        return EXIT_REFUSED
+    except (UsageError, ImlimitsError) as error:
+        message, status = _failure(error, args.target)
+        print(f"imlimits: {message}", file=sys.stderr)
+        return status
     print(json.dumps(display.plain(outcome.result), ensure_ascii=False, indent=2) if args.json else outcome.text)
     return outcome.status
 
