@@ -22,6 +22,8 @@ import grpc
 # Open to any caller: load balancers and tools must reach them without a token.
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 _CHECK_PREFIX = "/imlimits.v1.LimitService/"
+# On LimitService but an operator's action (it may rewrite counts): admin tokens only.
+_ADMIN_ONLY = {"/imlimits.v1.LimitService/VerifyUsage"}
 
 
 class AuthConfigError(ValueError):
@@ -90,10 +92,10 @@ def caller(tokens: Tokens, method: str, metadata: Mapping[str, str]) -> tuple[gr
     name = _match(presented, tokens.check)
     if name is None:
         return grpc.StatusCode.UNAUTHENTICATED, "unknown token"
-    if method.startswith(_CHECK_PREFIX):
+    if method.startswith(_CHECK_PREFIX) and method not in _ADMIN_ONLY:
         return None, name
     return (grpc.StatusCode.PERMISSION_DENIED,
-            f"token {name!r} may call LimitService only; PlanService needs an admin token")
+            f"token {name!r} may call LimitService checks only; {method.rpartition('/')[2]} needs an admin token")
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]

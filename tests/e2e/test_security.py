@@ -35,6 +35,8 @@ def _calls(channel: grpc.Channel, app_id: int, metadata: tuple[tuple[str, str], 
         "LimitService": _status(lambda: checks.GetUsage(limit_pb2.GetUsageRequest(app_id=app_id),
                                                         metadata=metadata)),
         "Health": _status(lambda: health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())),
+        "VerifyUsage": _status(lambda: checks.VerifyUsage(limit_pb2.VerifyUsageRequest(app_id=app_id),
+                                                          metadata=metadata)),
     }
 
 
@@ -62,7 +64,8 @@ def test_token_kind_by_service(secured: ServerProcess, app_id: int, header: str 
                                limit: grpc.StatusCode) -> None:
     metadata = (("authorization", header),) if header else ()
     with grpc.insecure_channel(secured.target) as channel:
-        assert _calls(channel, app_id, metadata) == {"PlanService": plan, "LimitService": limit, "Health": OK}
+        assert _calls(channel, app_id, metadata) == {"PlanService": plan, "LimitService": limit, "Health": OK,
+                                                     "VerifyUsage": plan}  # an operator's action: admin only
 
 
 def test_a_rotated_out_token_stops_working(own_redis: RedisProcess, app_id: int) -> None:
