@@ -30,7 +30,6 @@ class Item(enum.Enum):
 
 
 ITEMS: tuple[Item, ...] = tuple(Item)
-ADD_ONS: tuple[Item, ...] = ITEMS[1:]
 
 USER_GROUP_LIMIT_MAX = 5000
 GROUP_MEMBER_LIMIT_MAX = 6000
@@ -112,10 +111,8 @@ def adjust_to_edition(plan: Plan, edition: Edition) -> Plan:
     )
 
 
-def format_value(value: Edition | bool | int | None) -> str:
+def format_value(value: Edition | bool | int) -> str:
     """How an item's value is spelled in history and messages."""
-    if value is None:
-        return ""
     if isinstance(value, Edition):
         return value.value
     if isinstance(value, bool):
