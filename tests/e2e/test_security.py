@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -41,7 +42,7 @@ def _calls(channel: grpc.Channel, app_id: int, metadata: tuple[tuple[str, str], 
 
 
 @pytest.fixture
-def secured(own_redis: RedisProcess, tmp_path: Path, app_id: int) -> ServerProcess:
+def secured(own_redis: RedisProcess, tmp_path: Path, app_id: int) -> Iterator[ServerProcess]:
     check_file = tmp_path / "check-tokens"
     check_file.write_text(f"# rotated monthly\nbackend:{CHECK}\n")
     process = ServerProcess("--redis-url", own_redis.url, "--check-tokens-file", str(check_file),
@@ -49,7 +50,8 @@ def secured(own_redis: RedisProcess, tmp_path: Path, app_id: int) -> ServerProce
     with grpc.insecure_channel(process.target) as channel:
         plan_pb2_grpc.PlanServiceStub(channel).CreateApp(plan_pb2.CreateAppRequest(app_id=app_id),
                                                          metadata=(("authorization", f"Bearer {ADMIN}"),))
-    return process
+    yield process
+    process.stop()
 
 
 @pytest.mark.parametrize(("header", "plan", "limit"), [
