@@ -178,3 +178,29 @@ def test_check_scripts_follow_the_model(model: type[ChecksModel]) -> None:
     runner = model.TestCase
     runner.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
     runner().runTest()
+
+
+def test_a_destroy_finishes_one_a_stopped_server_left_half_done(redis_server: RedisProcess | ClusterProcess) -> None:
+    """Members of a destroyed group left in a tombstone (the server died mid-destroy) are released next time."""
+
+    async def run() -> None:
+        app_id = next(_app_ids)
+        keys = AppKeys(app_id)
+        store = RedisStore(connect(redis_server.url, timeout=5))
+        await store.commit_app("", plans.create_app(app_id, datetime.now(UTC)))
+        await store.create_group(app_id, "kept", GroupType.WORK, "alice", ["bob"], 0, False)
+        # What a stopped server leaves: members moved to a tombstone that is still listed, counts not yet released.
+        await store.redis.execute("SADD", keys.tombstone("dead"), "alice", "carol")
+        await store.redis.execute("SADD", keys.draining, keys.tombstone("dead"))
+        await store.redis.execute("HINCRBY", keys.user_counts, "alice", 1)
+        await store.redis.execute("HINCRBY", keys.user_counts, "carol", 1)
+        await store.create_group(app_id, "gone", GroupType.WORK, "dave", [], 0, False)
+        assert (await store.destroy_group(app_id, "gone")).released == 1
+        assert await store.redis.execute("SCARD", keys.draining) == 0
+        usage = await store.usage(app_id, "alice", None)
+        assert usage.user_groups == 1  # only "kept" is left
+        assert (await store.usage(app_id, "carol", None)).user_groups == 0
+        assert (await store.verify(app_id, repair=False)).drifts == ()
+        await store.redis.close()
+
+    asyncio.run(run())

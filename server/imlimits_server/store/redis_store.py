@@ -159,12 +159,13 @@ class RedisStore:
         result = _check_result(app_id, reply[:1])
         if not result.allowed:
             return ReleaseResult(result.code)
-        released, remaining = int(reply[1]), int(reply[2])
+        released, remaining, others = int(reply[1]), int(reply[2]), int(reply[3])
         if remaining:
             released += await self._drain(keys, tombstone)
         # Tombstones left by a server that stopped mid-destroy are finished by the next destroy.
-        for leftover in await self.redis.execute("SMEMBERS", keys.draining):
-            await self._drain(keys, str(leftover))
+        if others:
+            for leftover in await self.redis.execute("SMEMBERS", keys.draining):
+                await self._drain(keys, str(leftover))
         return ReleaseResult(ImCode.OK, released)
 
     async def _drain(self, keys: AppKeys, tombstone: str) -> int:
