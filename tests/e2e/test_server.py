@@ -159,8 +159,14 @@ def test_embedded_redis_killed_is_restarted_and_loses_nothing_acknowledged(tmp_p
             redis_pid = _child_redis(process.pid)
             assert redis_pid is not None
             os.kill(redis_pid, signal.SIGKILL)
+            # Restarted and done replaying its AOF: the server logs "ready" only once Redis answers. (Health may
+            # still say SERVING from before the kill, since the restart is quicker than its poll.)
             deadline = time.monotonic() + 20
-            while _child_redis(process.pid) in (redis_pid, None):
+            while True:
+                new_pid = _child_redis(process.pid)
+                if new_pid not in (redis_pid, None) and any(f"redis-server (pid {new_pid}) ready" in line
+                                                            for line in process.output):
+                    break
                 assert time.monotonic() < deadline, "the embedded redis-server was not restarted"
                 time.sleep(0.05)
             process.wait_health(SERVING)
