@@ -4,6 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 LISTEN ?= 127.0.0.1:50051
 PROTOS := $(wildcard protos/imlimits/v1/*.proto)
+# google/rpc/status.proto (the error of a batched check) ships with googleapis-common-protos.
+GOOGLEAPIS = $$($(PY) -c 'import pathlib, google.rpc.status_pb2 as s; print(pathlib.Path(s.__file__).parents[2])')
 
 .PHONY: run test test-cluster lint proto bench soak redis-server debian-packages clean
 
@@ -37,7 +39,7 @@ lint: $(VENV)/.installed
 # tests/test_generated.py checks they match the protos.
 proto: $(VENV)/.installed
 	rm -f gen/imlimits/v1/*_pb2*.py gen/imlimits/v1/*_pb2*.pyi
-	$(PY) -m grpc_tools.protoc -Iprotos --python_out=gen --grpc_python_out=gen \
+	$(PY) -m grpc_tools.protoc -Iprotos -I$(GOOGLEAPIS) --python_out=gen --grpc_python_out=gen \
 	  --plugin=protoc-gen-mypy=$(VENV)/bin/protoc-gen-mypy --mypy_out=gen \
 	  --plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc --mypy_grpc_out=gen $(PROTOS)
 

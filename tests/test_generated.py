@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import google.rpc.status_pb2
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -18,8 +20,9 @@ def test_generated_code_matches_protos(tmp_path: Path) -> None:
         plugin = shutil.which(name, path=str(bindir)) or shutil.which(name)
         assert plugin, f"{name} missing: install the dev extras (pip install -e '.[dev]')"
         plugins.append(f"--plugin={name}={plugin}")
+    googleapis = Path(google.rpc.status_pb2.__file__).parents[2]
     subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", f"-I{ROOT / 'protos'}", f"--python_out={tmp_path}",
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{ROOT / 'protos'}", f"-I{googleapis}", f"--python_out={tmp_path}",
          f"--grpc_python_out={tmp_path}", *plugins, f"--mypy_out={tmp_path}", f"--mypy_grpc_out={tmp_path}",
          *protos],
         check=True, cwd=ROOT / "protos", capture_output=True,

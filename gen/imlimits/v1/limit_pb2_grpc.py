@@ -69,6 +69,26 @@ class LimitServiceStub:
                 request_serializer=imlimits_dot_v1_dot_limit__pb2.VerifyUsageRequest.SerializeToString,
                 response_deserializer=imlimits_dot_v1_dot_limit__pb2.VerifyUsageResponse.FromString,
                 _registered_method=True)
+        self.Batch = channel.unary_unary(
+                '/imlimits.v1.LimitService/Batch',
+                request_serializer=imlimits_dot_v1_dot_limit__pb2.BatchRequest.SerializeToString,
+                response_deserializer=imlimits_dot_v1_dot_limit__pb2.BatchResponse.FromString,
+                _registered_method=True)
+        self.Stream = channel.stream_stream(
+                '/imlimits.v1.LimitService/Stream',
+                request_serializer=imlimits_dot_v1_dot_limit__pb2.Check.SerializeToString,
+                response_deserializer=imlimits_dot_v1_dot_limit__pb2.CheckResult.FromString,
+                _registered_method=True)
+        self.ImportGroups = channel.stream_unary(
+                '/imlimits.v1.LimitService/ImportGroups',
+                request_serializer=imlimits_dot_v1_dot_limit__pb2.ImportGroupsRequest.SerializeToString,
+                response_deserializer=imlimits_dot_v1_dot_limit__pb2.ImportGroupsResponse.FromString,
+                _registered_method=True)
+        self.ExportGroups = channel.unary_stream(
+                '/imlimits.v1.LimitService/ExportGroups',
+                request_serializer=imlimits_dot_v1_dot_limit__pb2.ExportGroupsRequest.SerializeToString,
+                response_deserializer=imlimits_dot_v1_dot_limit__pb2.GroupRecord.FromString,
+                _registered_method=True)
 
 
 class LimitServiceServicer:
@@ -116,6 +136,30 @@ class LimitServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Batch(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Stream(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportGroups(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportGroups(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LimitServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -153,6 +197,26 @@ def add_LimitServiceServicer_to_server(servicer, server):
                     servicer.VerifyUsage,
                     request_deserializer=imlimits_dot_v1_dot_limit__pb2.VerifyUsageRequest.FromString,
                     response_serializer=imlimits_dot_v1_dot_limit__pb2.VerifyUsageResponse.SerializeToString,
+            ),
+            'Batch': grpc.unary_unary_rpc_method_handler(
+                    servicer.Batch,
+                    request_deserializer=imlimits_dot_v1_dot_limit__pb2.BatchRequest.FromString,
+                    response_serializer=imlimits_dot_v1_dot_limit__pb2.BatchResponse.SerializeToString,
+            ),
+            'Stream': grpc.stream_stream_rpc_method_handler(
+                    servicer.Stream,
+                    request_deserializer=imlimits_dot_v1_dot_limit__pb2.Check.FromString,
+                    response_serializer=imlimits_dot_v1_dot_limit__pb2.CheckResult.SerializeToString,
+            ),
+            'ImportGroups': grpc.stream_unary_rpc_method_handler(
+                    servicer.ImportGroups,
+                    request_deserializer=imlimits_dot_v1_dot_limit__pb2.ImportGroupsRequest.FromString,
+                    response_serializer=imlimits_dot_v1_dot_limit__pb2.ImportGroupsResponse.SerializeToString,
+            ),
+            'ExportGroups': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportGroups,
+                    request_deserializer=imlimits_dot_v1_dot_limit__pb2.ExportGroupsRequest.FromString,
+                    response_serializer=imlimits_dot_v1_dot_limit__pb2.GroupRecord.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -344,6 +408,114 @@ class LimitService:
             '/imlimits.v1.LimitService/VerifyUsage',
             imlimits_dot_v1_dot_limit__pb2.VerifyUsageRequest.SerializeToString,
             imlimits_dot_v1_dot_limit__pb2.VerifyUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Batch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imlimits.v1.LimitService/Batch',
+            imlimits_dot_v1_dot_limit__pb2.BatchRequest.SerializeToString,
+            imlimits_dot_v1_dot_limit__pb2.BatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Stream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/imlimits.v1.LimitService/Stream',
+            imlimits_dot_v1_dot_limit__pb2.Check.SerializeToString,
+            imlimits_dot_v1_dot_limit__pb2.CheckResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportGroups(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/imlimits.v1.LimitService/ImportGroups',
+            imlimits_dot_v1_dot_limit__pb2.ImportGroupsRequest.SerializeToString,
+            imlimits_dot_v1_dot_limit__pb2.ImportGroupsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/imlimits.v1.LimitService/ExportGroups',
+            imlimits_dot_v1_dot_limit__pb2.ExportGroupsRequest.SerializeToString,
+            imlimits_dot_v1_dot_limit__pb2.GroupRecord.FromString,
             options,
             channel_credentials,
             insecure,

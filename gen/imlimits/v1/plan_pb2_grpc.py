@@ -69,6 +69,16 @@ class PlanServiceStub:
                 request_serializer=imlimits_dot_v1_dot_plan__pb2.GetBillRequest.SerializeToString,
                 response_deserializer=imlimits_dot_v1_dot_plan__pb2.Bill.FromString,
                 _registered_method=True)
+        self.ListApps = channel.unary_unary(
+                '/imlimits.v1.PlanService/ListApps',
+                request_serializer=imlimits_dot_v1_dot_plan__pb2.ListAppsRequest.SerializeToString,
+                response_deserializer=imlimits_dot_v1_dot_plan__pb2.ListAppsResponse.FromString,
+                _registered_method=True)
+        self.PreviewPlanChange = channel.unary_unary(
+                '/imlimits.v1.PlanService/PreviewPlanChange',
+                request_serializer=imlimits_dot_v1_dot_plan__pb2.PreviewPlanChangeRequest.SerializeToString,
+                response_deserializer=imlimits_dot_v1_dot_plan__pb2.PlanPreview.FromString,
+                _registered_method=True)
 
 
 class PlanServiceServicer:
@@ -116,6 +126,18 @@ class PlanServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListApps(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PreviewPlanChange(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PlanServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -153,6 +175,16 @@ def add_PlanServiceServicer_to_server(servicer, server):
                     servicer.GetBill,
                     request_deserializer=imlimits_dot_v1_dot_plan__pb2.GetBillRequest.FromString,
                     response_serializer=imlimits_dot_v1_dot_plan__pb2.Bill.SerializeToString,
+            ),
+            'ListApps': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApps,
+                    request_deserializer=imlimits_dot_v1_dot_plan__pb2.ListAppsRequest.FromString,
+                    response_serializer=imlimits_dot_v1_dot_plan__pb2.ListAppsResponse.SerializeToString,
+            ),
+            'PreviewPlanChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewPlanChange,
+                    request_deserializer=imlimits_dot_v1_dot_plan__pb2.PreviewPlanChangeRequest.FromString,
+                    response_serializer=imlimits_dot_v1_dot_plan__pb2.PlanPreview.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -344,6 +376,60 @@ class PlanService:
             '/imlimits.v1.PlanService/GetBill',
             imlimits_dot_v1_dot_plan__pb2.GetBillRequest.SerializeToString,
             imlimits_dot_v1_dot_plan__pb2.Bill.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApps(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imlimits.v1.PlanService/ListApps',
+            imlimits_dot_v1_dot_plan__pb2.ListAppsRequest.SerializeToString,
+            imlimits_dot_v1_dot_plan__pb2.ListAppsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewPlanChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imlimits.v1.PlanService/PreviewPlanChange',
+            imlimits_dot_v1_dot_plan__pb2.PreviewPlanChangeRequest.SerializeToString,
+            imlimits_dot_v1_dot_plan__pb2.PlanPreview.FromString,
             options,
             channel_credentials,
             insecure,
