@@ -23,8 +23,8 @@ def test_generated_code_matches_protos(tmp_path: Path) -> None:
     googleapis = Path(google.rpc.status_pb2.__file__).parents[2]
     subprocess.run(
         [sys.executable, "-m", "grpc_tools.protoc", f"-I{ROOT / 'protos'}", f"-I{googleapis}",
-         f"--python_out={tmp_path}", f"--grpc_python_out={tmp_path}", *plugins, f"--mypy_out={tmp_path}", f"--mypy_grpc_out={tmp_path}",
-         *protos],
+         f"--python_out={tmp_path}", f"--grpc_python_out={tmp_path}", *plugins,
+         f"--mypy_out={tmp_path}", f"--mypy_grpc_out={tmp_path}", *protos],
         check=True, cwd=ROOT / "protos", capture_output=True,
     )
     generated = _sources(tmp_path)
