@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+from collections.abc import AsyncIterator
 from typing import Any
 
 from imlimits.v1 import limit_pb2, limit_pb2_grpc
@@ -36,6 +37,20 @@ class NoopLimits(limit_pb2_grpc.LimitServiceServicer):
 
     async def VerifyUsage(self, request: Any, context: Any) -> limit_pb2.VerifyUsageResponse:
         return limit_pb2.VerifyUsageResponse()
+
+    # Placeholders until issues 12 and 13 land (the baseline for Batch/Stream comes with issue 13).
+    async def Batch(self, request: Any, context: Any) -> limit_pb2.BatchResponse:
+        return limit_pb2.BatchResponse()
+
+    async def Stream(self, request_iterator: Any, context: Any) -> AsyncIterator[limit_pb2.CheckResult]:
+        async for _ in request_iterator:
+            yield limit_pb2.CheckResult(check=ADMITTED)
+
+    async def ImportGroups(self, request_iterator: Any, context: Any) -> limit_pb2.ImportGroupsResponse:
+        return limit_pb2.ImportGroupsResponse()
+
+    async def ExportGroups(self, request: Any, context: Any) -> AsyncIterator[limit_pb2.GroupRecord]:
+        yield limit_pb2.GroupRecord()
 
 
 async def serve(listen: str) -> None:

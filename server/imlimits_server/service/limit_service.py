@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import grpc
 
 from imlimits.v1 import limit_pb2, limit_pb2_grpc
@@ -90,3 +92,24 @@ class LimitService(limit_pb2_grpc.LimitServiceServicer):
     async def VerifyUsage(self, request: limit_pb2.VerifyUsageRequest,
                           context: grpc.aio.ServicerContext) -> limit_pb2.VerifyUsageResponse:
         return convert.verification(await self._store.verify(validation.app_id(request.app_id), request.repair))
+
+    # Placeholders until issues 12 and 13 land; each is replaced by its implementation.
+    async def Batch(self, request: limit_pb2.BatchRequest,
+                    context: grpc.aio.ServicerContext) -> limit_pb2.BatchResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Batch is not served yet")
+        raise AssertionError
+
+    async def Stream(self, request_iterator: object,
+                     context: grpc.aio.ServicerContext) -> AsyncIterator[limit_pb2.CheckResult]:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Stream is not served yet")
+        yield limit_pb2.CheckResult()
+
+    async def ImportGroups(self, request_iterator: object,
+                           context: grpc.aio.ServicerContext) -> limit_pb2.ImportGroupsResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "ImportGroups is not served yet")
+        raise AssertionError
+
+    async def ExportGroups(self, request: limit_pb2.ExportGroupsRequest,
+                           context: grpc.aio.ServicerContext) -> AsyncIterator[limit_pb2.GroupRecord]:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "ExportGroups is not served yet")
+        yield limit_pb2.GroupRecord()

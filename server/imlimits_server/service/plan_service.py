@@ -171,6 +171,17 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
                 return answer
         raise Contention(f"app {app_id} changed concurrently {_COMMIT_ATTEMPTS} times; retry")
 
+    # Placeholders until issues 12 and 15 land; each is replaced by its implementation.
+    async def ListApps(self, request: plan_pb2.ListAppsRequest,
+                       context: grpc.aio.ServicerContext) -> plan_pb2.ListAppsResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "ListApps is not served yet")
+        raise AssertionError
+
+    async def PreviewPlanChange(self, request: plan_pb2.PreviewPlanChangeRequest,
+                                context: grpc.aio.ServicerContext) -> plan_pb2.PlanPreview:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "PreviewPlanChange is not served yet")
+        raise AssertionError
+
 
 def _audit(who: str, state: AppState) -> None:
     """One structured line per accepted plan change (the event a change appended): the audit trail."""
@@ -204,3 +215,4 @@ def _replay(stored: str, fingerprint: str) -> plan_pb2.App:
     if stored_fingerprint != fingerprint:
         raise InvalidArgument("request_id", "was already used for a different request to this app")
     return plan_pb2.App.FromString(base64.b64decode(answer))
+
