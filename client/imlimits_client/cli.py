@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,19 @@ class UsageError(Exception):
     pass
 
 
+def _ascii_int(text: str) -> int:
+    """int() would also read Arabic-Indic or fullwidth digits; numbers on the command line are ASCII."""
+    if not re.fullmatch(r"[0-9]+", text):
+        raise argparse.ArgumentTypeError(f"not a whole number in ASCII digits: {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?|\.[0-9]+", text):
+        raise argparse.ArgumentTypeError(f"not seconds in ASCII digits such as 2.5: {text!r}")
+    return float(text)
+
+
 def _at(text: str) -> datetime:
     try:
         at = datetime.fromisoformat(text)
@@ -51,20 +65,20 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--target", default=os.environ.get("IMLIMITS_TARGET", DEFAULT_TARGET),
                         help="imlimits server HOST:PORT (env IMLIMITS_TARGET; default %(default)s)")
     common.add_argument("--json", action="store_true", help="print JSON for scripts instead of tables")
-    common.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the server")
+    common.add_argument("--timeout", type=_seconds, default=10.0, help="seconds to wait for the server")
     common.add_argument("--token-file", type=Path, help="file holding the bearer token (or set IMLIMITS_TOKEN)")
     common.add_argument("--tls-ca", type=Path, help="PEM CA to verify the server's certificate: connect with TLS")
     common.add_argument("--tls-cert", type=Path, help="PEM client certificate, for mutual TLS")
     common.add_argument("--tls-key", type=Path, help="PEM client key, for mutual TLS")
 
     app_id = argparse.ArgumentParser(add_help=False)
-    app_id.add_argument("app", type=int, metavar="APP", help="the SDKAppID")
+    app_id.add_argument("app", type=_ascii_int, metavar="APP", help="the SDKAppID")
 
     plan = argparse.ArgumentParser(add_help=False)
     plan.add_argument("--av-unlimited", action=argparse.BooleanOptionalAction, default=None,
                       help="AV chat rooms without limit (PRO only)")
-    plan.add_argument("--user-groups", type=int, metavar="N", help="user_group_limit: groups one user may be in")
-    plan.add_argument("--group-members", type=int, metavar="N", help="group_member_limit: members of one group")
+    plan.add_argument("--user-groups", type=_ascii_int, metavar="N", help="user_group_limit: groups one user may be in")
+    plan.add_argument("--group-members", type=_ascii_int, metavar="N", help="group_member_limit: members of one group")
     plan.add_argument("--dry-run", action="store_true", help="validate and show the result; change nothing")
     plan.add_argument("--request-id", help="makes a retry safe (one is generated when omitted)")
     plan.add_argument("--at", type=_at, help="when the change happened (server needs --trust-client-time)")
@@ -110,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     create_group.add_argument("--type", choices=list(_GROUP_TYPES), default="work")
     create_group.add_argument("--owner", default="")
     create_group.add_argument("--member", action="append", default=[], help="an initial member (repeatable)")
-    create_group.add_argument("--max-members", type=int, default=0, help="the group's own cap; 0 follows the plan")
+    create_group.add_argument("--max-members", type=_ascii_int, default=0, help="the group's own cap; 0 follows the plan")
     create_group.add_argument("--dry-run", action="store_true")
     room = check_commands.add_parser("room", parents=[common, app_id], help="CreateRoom (an AVChatRoom)")
     room.add_argument("room")

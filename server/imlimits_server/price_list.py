@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from decimal import Decimal, InvalidOperation
 from importlib import resources
@@ -12,6 +13,10 @@ from imlimits_server.core.billing import LimitPrice, Prices
 from imlimits_server.core.editions import Edition
 
 
+# Decimal() would read "٩٩٩.٠٠" as 999.00: a price written as text must use ASCII digits.
+_AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
 class PriceListError(ValueError):
     pass
 
@@ -20,6 +25,8 @@ def _minor_units(where: str, text: Any) -> int:
     if text is None:
         raise PriceListError(f"{where}: missing; every price must be given (see the default price list)")
     try:
+        if isinstance(text, str) and not _AMOUNT.fullmatch(text):
+            raise InvalidOperation
         amount = Decimal(str(text))
     except InvalidOperation:
         raise PriceListError(f"{where}: must be a decimal amount such as \"999.00\", got {text!r}") from None

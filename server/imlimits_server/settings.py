@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,25 @@ class Settings:
         return ZoneInfo(self.timezone)
 
 
+# Numbers in flags and IMLIMITS_* variables are ASCII: int() and float() would
+# also read Arabic-Indic or fullwidth digits ("٤" as 4), which no operator means.
+_ASCII_INT = re.compile(r"[0-9]+")
+_ASCII_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")
+_HOST_PORT = re.compile(r".+:[0-9]+")
+
+
+def _ascii_int(text: str) -> int:
+    if not _ASCII_INT.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"must be a whole number in ASCII digits, got {text!r}")
+    return int(text)
+
+
+def _ascii_seconds(text: str) -> float:
+    if not _ASCII_SECONDS.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"must be seconds in ASCII digits such as 0.5, got {text!r}")
+    return float(text)
+
+
 def _env_flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -71,16 +91,16 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
     parser.add_argument("--trust-client-time", action="store_true",
                         default=_env_flag(env.get("IMLIMITS_TRUST_CLIENT_TIME")),
                         help="honour `at` in plan requests (migrations and tests); otherwise it is refused")
-    parser.add_argument("--redis-timeout", type=float, default=env_or("REDIS_TIMEOUT", default.redis_timeout),
+    parser.add_argument("--redis-timeout", type=_ascii_seconds, default=env_or("REDIS_TIMEOUT", default.redis_timeout),
                         help="seconds a Redis call may take before the RPC answers UNAVAILABLE (default %(default)s)")
-    parser.add_argument("--redis-max-pending", type=int,
+    parser.add_argument("--redis-max-pending", type=_ascii_int,
                         default=env_or("REDIS_MAX_PENDING", default.redis_max_pending),
                         help="Redis commands that may wait at once per process; more answer UNAVAILABLE "
                              "(default %(default)s)")
-    parser.add_argument("--shutdown-grace", type=float,
+    parser.add_argument("--shutdown-grace", type=_ascii_seconds,
                         default=env_or("SHUTDOWN_GRACE", default.shutdown_grace),
                         help="seconds in-flight calls may finish after SIGTERM (default %(default)s)")
-    parser.add_argument("--workers", type=int, default=env_or("WORKERS", default.workers),
+    parser.add_argument("--workers", type=_ascii_int, default=env_or("WORKERS", default.workers),
                         help="server processes sharing the port (SO_REUSEPORT); default %(default)s")
     parser.add_argument("--admin-tokens-file", type=Path, default=env_or("ADMIN_TOKENS_FILE", None),
                         help="admin bearer tokens, one per line (NAME:TOKEN or TOKEN); also IMLIMITS_ADMIN_TOKENS")
@@ -110,6 +130,8 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         parser.error("--redis-timeout and --redis-max-pending must be positive")
     if int(args.workers) < 1:
         parser.error("--workers must be at least 1")
+    if args.metrics_listen and not _HOST_PORT.fullmatch(args.metrics_listen):
+        parser.error(f"--metrics-listen must be HOST:PORT with the port in ASCII digits, got {args.metrics_listen!r}")
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
     if args.tls_client_ca and not args.tls_cert:

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-_MONTH = re.compile(r"(\d{4})-(\d{2})")
+# [0-9], not \d: \d also matches Arabic-Indic, fullwidth and other Unicode digits,
+# and "٢٠٢٠-٠١" must not mean 2020-01 (SPEC: numbers in text fields are ASCII digits).
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 
 
 @dataclass(frozen=True, order=True)
