@@ -124,7 +124,8 @@ def _parser() -> argparse.ArgumentParser:
     create_group.add_argument("--type", choices=list(_GROUP_TYPES), default="work")
     create_group.add_argument("--owner", default="")
     create_group.add_argument("--member", action="append", default=[], help="an initial member (repeatable)")
-    create_group.add_argument("--max-members", type=_ascii_int, default=0, help="the group's own cap; 0 follows the plan")
+    create_group.add_argument("--max-members", type=_ascii_int, default=0,
+                              help="the group's own cap; 0 follows the plan")
     create_group.add_argument("--dry-run", action="store_true")
     room = check_commands.add_parser("room", parents=[common, app_id], help="CreateRoom (an AVChatRoom)")
     room.add_argument("room")

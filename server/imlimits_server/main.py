@@ -21,6 +21,7 @@ from imlimits_server import settings as settings_module
 from imlimits_server.core.billing import Prices
 from imlimits_server.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from imlimits_server.price_list import PriceListError
+from imlimits_server.service.decoding import StrictDecodingServer
 from imlimits_server.service.limit_service import LimitService
 from imlimits_server.service.plan_service import PlanService
 from imlimits_server.settings import Settings
@@ -44,9 +45,10 @@ class StartupError(Exception):
 def create_grpc_server(interceptors: Sequence[grpc.aio.ServerInterceptor] = ()) -> grpc.aio.Server:
     """The gRPC server every imlimits process uses (and the benchmark's no-op baseline, to compare like with like).
 
-    SO_REUSEPORT lets several worker processes share one port.
+    SO_REUSEPORT lets several worker processes share one port. Every handler registered on it answers
+    INVALID_ARGUMENT to a request whose bytes do not parse.
     """
-    return grpc.aio.server(interceptors=list(interceptors), options=[("grpc.so_reuseport", 1)])
+    return StrictDecodingServer(grpc.aio.server(interceptors=list(interceptors), options=[("grpc.so_reuseport", 1)]))
 
 
 def _bind(server: grpc.aio.Server, settings: Settings, tokens: auth.Tokens) -> int:

@@ -12,8 +12,8 @@ from typing import Any
 from imlimits_server.core.billing import LimitPrice, Prices
 from imlimits_server.core.editions import Edition
 
-
-# Decimal() would read "٩٩٩.٠٠" as 999.00: a price written as text must use ASCII digits.
+# Decimal() would read 999.00 written in Arabic-Indic digits as 999.00: a price written as text
+# must use ASCII digits.
 _AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 

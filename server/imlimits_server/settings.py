@@ -41,7 +41,7 @@ class Settings:
 
 
 # Numbers in flags and IMLIMITS_* variables are ASCII: int() and float() would
-# also read Arabic-Indic or fullwidth digits ("٤" as 4), which no operator means.
+# also read Arabic-Indic or fullwidth digits (U+0664 as 4), which no operator means.
 _ASCII_INT = re.compile(r"[0-9]+")
 _ASCII_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")
 _HOST_PORT = re.compile(r".+:[0-9]+")

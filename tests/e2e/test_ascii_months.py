@@ -1,5 +1,7 @@
 """GetBill's month is "YYYY-MM" in ASCII digits: other digits are INVALID_ARGUMENT, not another month's bill."""
 
+# ruff: noqa: RUF001 -- the non-ASCII digits are what these tests are about
+
 from __future__ import annotations
 
 import grpc

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 # [0-9], not \d: \d also matches Arabic-Indic, fullwidth and other Unicode digits,
-# and "٢٠٢٠-٠١" must not mean 2020-01 (SPEC: numbers in text fields are ASCII digits).
+# and 2020-01 in Arabic-Indic digits must not mean 2020-01 (SPEC: numbers in text fields are ASCII).
 _MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 
 
