@@ -37,7 +37,7 @@ class NotReady(Exception):
 
 
 class Contention(Exception):
-    """Concurrent plan changes of one app kept overtaking this one; the caller may retry."""
+    """Concurrent plan changes of one app kept this one from committing until its deadline; the caller may retry."""
 
 
 def _status(error: PlanError) -> status_pb2.Status:
@@ -64,9 +64,7 @@ def grpc_errors(handler: _Handler) -> _Handler:
             return await handler(self, request, context)
         except PlanError as error:
             await context.abort_with_status(rpc_status.to_status(_status(error)))
-        except Contention as error:
-            await context.abort(grpc.StatusCode.ABORTED, str(error))
-        except NotReady as error:
+        except (Contention, NotReady) as error:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
             log.warning("redis unavailable in %s: %s", handler.__name__, error)

@@ -7,6 +7,8 @@ import base64
 import hashlib
 import json
 import logging
+import random
+import weakref
 from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -27,9 +29,14 @@ from imlimits_server.store.redis_store import RedisStore
 
 audit_log = logging.getLogger("imlimits.audit")
 
-# Optimistic commits retried before answering ABORTED; plan changes of one app
-# are rare, so more than a couple of conflicts means a runaway client.
-_COMMIT_ATTEMPTS = 8
+# Plan calls of one app are serialised without a visible failure (SPEC: never
+# ABORTED). One process queues them on a per-app lock; replicas race on the
+# stored version and the loser retries after a jittered, growing pause until
+# the call's deadline, and only then answers UNAVAILABLE.
+_RETRY_FIRST_PAUSE_SECONDS = 0.002
+_RETRY_MAX_PAUSE_SECONDS = 0.1
+# A call without a deadline waits at most this long for its turn.
+_NO_DEADLINE_WAIT_SECONDS = 10.0
 
 # Applies an operation at a time to the stored state (None for an unknown app).
 _Operation = Callable[[AppState | None, datetime], AppState]
@@ -47,6 +54,8 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
         self._identify = identify
         self._clock = clock
         self._trust_client_time = trust_client_time
+        # One lock per app with calls in flight; an app's lock goes away with its last caller.
+        self._app_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @grpc_errors
     async def CreateApp(self, request: plan_pb2.CreateAppRequest, context: grpc.aio.ServicerContext) -> plan_pb2.App:
@@ -151,25 +160,51 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
         requested_at = self._requested_time(request)
         fingerprint = _fingerprint(request)
         self._require_ready()
-        for _ in range(_COMMIT_ATTEMPTS):
-            stored = await self._store.load_app(app_id, request_id)
-            if stored.state is None and not creates:
-                raise app_not_found(app_id)
-            if stored.stored_request:
-                return _replay(stored.stored_request, fingerprint)
-            # Without a trusted `at`, a replica whose clock lags the app's last
-            # change stamps the change at that moment rather than refusing it.
-            at = requested_at or (self._now(stored.state) if stored.state else self._clock())
-            state = operation(stored.state, at)
-            answer = self._answer(state, at)
-            if dry_run or (state is stored.state and not request_id):
-                return answer
-            remembered = f"{fingerprint}:{base64.b64encode(answer.SerializeToString()).decode()}" if request_id else ""
-            if await self._store.commit_app(stored.version, state, request_id, remembered):
-                if state is not stored.state:
+        loop = asyncio.get_running_loop()
+        remaining = context.time_remaining()
+        deadline = loop.time() + (_NO_DEADLINE_WAIT_SECONDS if remaining is None else remaining)
+        lock = self._app_locks.get(app_id)
+        if lock is None:
+            lock = self._app_locks[app_id] = asyncio.Lock()
+        try:
+            async with asyncio.timeout_at(deadline):
+                await lock.acquire()
+        except TimeoutError:
+            raise Contention(f"app {app_id}: other plan calls held it until this call's deadline; retry") from None
+        try:
+            pause = _RETRY_FIRST_PAUSE_SECONDS
+            while True:
+                stored = await self._store.load_app(app_id, request_id)
+                if stored.state is None and not creates:
+                    raise app_not_found(app_id)
+                if stored.stored_request:
+                    return _replay(stored.stored_request, fingerprint)
+                # Without a trusted `at`, a replica whose clock lags the app's last
+                # change stamps the change at that moment rather than refusing it.
+                at = requested_at or (self._now(stored.state) if stored.state else self._clock())
+                state = operation(stored.state, at)
+                answer = self._answer(state, at)
+                if dry_run or (state is stored.state and not request_id):
+                    return answer
+                remembered = f"{fingerprint}:{base64.b64encode(answer.SerializeToString()).decode()}" \
+                    if request_id else ""
+                if state is stored.state:
+                    # A request that changes nothing leaves the plan and its version alone, so it
+                    # never makes a concurrent change retry; only its answer is remembered.
+                    if await self._store.remember_request(app_id, request_id, remembered):
+                        return answer
+                elif await self._store.commit_app(stored.version, state, request_id, remembered):
                     _audit(self._identify(context), state)
-                return answer
-        raise Contention(f"app {app_id} changed concurrently {_COMMIT_ATTEMPTS} times; retry")
+                    return answer
+                # Another replica wrote first (or answered this request id): read again after a pause.
+                delay = random.uniform(0, pause)
+                if loop.time() + delay >= deadline:
+                    raise Contention(f"app {app_id}: concurrent plan changes on other replicas kept this call "
+                                     "from committing before its deadline; retry")
+                await asyncio.sleep(delay)
+                pause = min(pause * 2, _RETRY_MAX_PAUSE_SECONDS)
+        finally:
+            lock.release()
 
     # Placeholders until issues 12 and 15 land; each is replaced by its implementation.
     async def ListApps(self, request: plan_pb2.ListAppsRequest,

@@ -115,6 +115,14 @@ class RedisStore:
         ]
         return bool(await self._run("commit_app", names, args))
 
+    async def remember_request(self, app_id: int, request_id: str, stored_request: str) -> bool:
+        """Remember the answer of a request that changed nothing, without touching the plan or its version.
+
+        False when the id was answered meanwhile: the caller replays that answer.
+        """
+        return bool(await self.redis.execute(
+            "SET", AppKeys(app_id).request(request_id), stored_request, "NX", "EX", REQUEST_ID_TTL_SECONDS))
+
     # Checks
 
     async def create_group(self, app_id: int, group_id: str, group_type: GroupType, owner: str,
