@@ -40,13 +40,13 @@ class UsageError(Exception):
 def _ascii_int(text: str) -> int:
     """int() would also read Arabic-Indic or fullwidth digits; numbers on the command line are ASCII."""
     if not re.fullmatch(r"[0-9]+", text):
-        raise argparse.ArgumentTypeError(f"not a whole number in ASCII digits: {text!r}")
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r} (a whole number in ASCII digits)")
     return int(text)
 
 
 def _seconds(text: str) -> float:
     if not re.fullmatch(r"[0-9]+(\.[0-9]+)?|\.[0-9]+", text):
-        raise argparse.ArgumentTypeError(f"not seconds in ASCII digits such as 2.5: {text!r}")
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r} (seconds in ASCII digits, such as 2.5)")
     return float(text)
 
 
