@@ -24,7 +24,8 @@ from imlimits.v1 import plan_pb2, plan_pb2_grpc
 CALLS = 300
 MONTHS = [ts(2031, 1, 10), ts(2031, 2, 10), ts(2031, 3, 10)]
 
-Plan = tuple[str, str, str, str]  # edition, av_room_unlimited, user_group_limit, group_member_limit as history spells them
+# edition, av_room_unlimited, user_group_limit, group_member_limit, spelled as the history spells them
+Plan = tuple[str, str, str, str]
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +131,7 @@ def test_hundreds_of_concurrent_changes_are_serialised(replicas: list[ServerProc
                 if status is grpc.StatusCode.OK}
     assert set(after_event) <= accepted  # nothing refused is in the history
     no_ops = 0
-    for call, (status, answer) in zip(calls, answers, strict=True):
+    for call, (_, answer) in zip(calls, answers, strict=True):
         if answer is None:
             continue
         if call.request_id in after_event:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 
 class Edition(enum.Enum):
@@ -94,21 +94,29 @@ def default_plan(edition: Edition) -> Plan:
 
 
 def adjust_to_edition(plan: Plan, edition: Edition) -> Plan:
-    """The implicit adjustment that follows an edition change.
+    """The implicit adjustment of SPEC section 1, for the limits a request does not name.
 
-    A limit below the new edition's default is raised to it and one above is
-    kept; the AV add-on exists only on PRO; TRIAL has no add-ons at all.
+    A limit at the old edition's default is the edition's, not the customer's:
+    it becomes the new edition's default. Only an extended limit (above the old
+    default: a bought add-on) is kept, and only where it is above the new
+    default. The AV add-on exists only on PRO; TRIAL has no add-ons at all.
     """
+    if edition is plan.edition:
+        return plan
     if edition is Edition.TRIAL:
         return default_plan(Edition.TRIAL)
-    defaults = DEFAULTS[edition]
-    return replace(
-        plan,
-        edition=edition,
-        av_room_unlimited=plan.av_room_unlimited and edition is Edition.PRO,
-        user_group_limit=max(plan.user_group_limit, defaults.user_group_limit),
-        group_member_limit=max(plan.group_member_limit, defaults.group_member_limit),
+    old, new = DEFAULTS[plan.edition], DEFAULTS[edition]
+    return Plan(
+        edition,
+        plan.av_room_unlimited and edition is Edition.PRO,
+        _follow(plan.user_group_limit, old.user_group_limit, new.user_group_limit),
+        _follow(plan.group_member_limit, old.group_member_limit, new.group_member_limit),
     )
+
+
+def _follow(value: int, old_default: int, new_default: int) -> int:
+    """A bought limit (above the old default) that is also above the new default is kept; else the new default."""
+    return value if value > old_default and value > new_default else new_default
 
 
 def format_value(value: Edition | bool | int) -> str:
