@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import grpc
 import pytest
@@ -20,6 +22,13 @@ from redis.crc import key_slot
 from e2e.helpers import ts
 from harness import ClusterProcess, RedisProcess, ServerProcess
 from imlimits.v1 import plan_pb2, plan_pb2_grpc
+from imlimits_server import price_list
+from imlimits_server.core.plans import AppState
+from imlimits_server.main import create_grpc_server
+from imlimits_server.service.plan_service import PlanService
+from imlimits_server.store import connections
+from imlimits_server.store.keys import AppKeys
+from imlimits_server.store.redis_store import RedisStore
 
 CALLS = 300
 MONTHS = [ts(2031, 1, 10), ts(2031, 2, 10), ts(2031, 3, 10)]
@@ -151,3 +160,55 @@ def test_hundreds_of_concurrent_changes_are_serialised(replicas: list[ServerProc
     with grpc.insecure_channel(targets[0]) as channel:
         stub = plan_pb2_grpc.PlanServiceStub(channel)
         assert stub.ListPlanChanges(plan_pb2.ListPlanChangesRequest(app_id=app_id)).changes == history
+
+
+
+class _OvertakenStore(RedisStore):
+    """The real store, where another replica's plan write lands between every read and commit."""
+
+    async def commit_app(self, version: str, state: AppState, request_id: str = "", stored_request: str = "") -> bool:
+        await self.redis.execute("HINCRBY", AppKeys(state.app_id).limits, "ver", 1)
+        return await super().commit_app(version, state, request_id, stored_request)
+
+
+def test_a_change_that_keeps_losing_answers_unavailable_at_its_deadline(
+        server: ServerProcess, redis_server: RedisProcess | ClusterProcess, app_id: int) -> None:
+    """Never ABORTED: the call retries until its deadline (here the server's wait for calls without one),
+    then UNAVAILABLE. A request that changes nothing still answers (it need not win the race), and its
+    answer is remembered for its request_id."""
+    with grpc.insecure_channel(server.target) as channel:
+        stub = plan_pb2_grpc.PlanServiceStub(channel)
+        stub.CreateApp(plan_pb2.CreateAppRequest(app_id=app_id, at=ts(2031, 1, 1)))
+        stub.Upgrade(plan_pb2.UpgradeRequest(app_id=app_id, edition=plan_pb2.EDITION_PRO, at=ts(2031, 1, 5)))
+    change = plan_pb2.ChangePlanRequest(app_id=app_id, user_group_limit=800, request_id="lost", at=ts(2031, 1, 6))
+    no_op = plan_pb2.ChangePlanRequest(app_id=app_id, user_group_limit=500, request_id="same", at=ts(2031, 1, 6))
+
+    async def scenario() -> tuple[grpc.StatusCode, str, plan_pb2.App]:
+        connection = connections.connect(redis_server.url, 1.0)
+        ready = asyncio.Event()
+        ready.set()
+        overtaken = create_grpc_server()
+        plan_pb2_grpc.add_PlanServiceServicer_to_server(PlanService(
+            _OvertakenStore(connection), ZoneInfo("Asia/Shanghai"), lambda: datetime.now(UTC), True,
+            price_list.load(None), ready, no_deadline_wait=0.5), overtaken)
+        port = overtaken.add_insecure_port("127.0.0.1:0")
+        await overtaken.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = plan_pb2_grpc.PlanServiceStub(channel)
+                with pytest.raises(grpc.aio.AioRpcError) as caught:
+                    await stub.ChangePlan(change)  # no deadline: the server's own wait bounds it
+                return caught.value.code(), caught.value.details() or "", await stub.ChangePlan(no_op, timeout=10)
+        finally:
+            await overtaken.stop(None)
+            await connection.close()
+
+    status, details, answer = asyncio.run(scenario())
+    assert status is grpc.StatusCode.UNAVAILABLE and "retry" in details, (status, details)
+    assert answer.user_group_limit == 500
+    with grpc.insecure_channel(server.target) as channel:
+        stub = plan_pb2_grpc.PlanServiceStub(channel)
+        assert stub.ChangePlan(no_op) == answer
+        assert stub.GetApp(plan_pb2.GetAppRequest(app_id=app_id)).user_group_limit == 500
+        assert "lost" not in {line.request_id for line in
+                              stub.ListPlanChanges(plan_pb2.ListPlanChangesRequest(app_id=app_id)).changes}

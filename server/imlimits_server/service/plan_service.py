@@ -45,7 +45,8 @@ _Operation = Callable[[AppState | None, datetime], AppState]
 class PlanService(plan_pb2_grpc.PlanServiceServicer):
     def __init__(self, store: RedisStore, tz: ZoneInfo, clock: Callable[[], datetime],
                  trust_client_time: bool, prices: Prices, ready: asyncio.Event,
-                 identify: Callable[[grpc.aio.ServicerContext], str] = lambda context: "anonymous") -> None:
+                 identify: Callable[[grpc.aio.ServicerContext], str] = lambda context: "anonymous",
+                 no_deadline_wait: float = _NO_DEADLINE_WAIT_SECONDS) -> None:
         self._store = store
         self._tz = tz
         self._prices = prices
@@ -54,6 +55,7 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
         self._identify = identify
         self._clock = clock
         self._trust_client_time = trust_client_time
+        self._no_deadline_wait = no_deadline_wait
         # One lock per app with calls in flight; an app's lock goes away with its last caller.
         self._app_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -162,7 +164,8 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
         self._require_ready()
         loop = asyncio.get_running_loop()
         remaining = context.time_remaining()
-        deadline = loop.time() + (_NO_DEADLINE_WAIT_SECONDS if remaining is None else remaining)
+        # The last tenth of the caller's time is left for UNAVAILABLE to reach it before its deadline.
+        deadline = loop.time() + (self._no_deadline_wait if remaining is None else remaining * 0.9)
         lock = self._app_locks.get(app_id)
         if lock is None:
             lock = self._app_locks[app_id] = asyncio.Lock()
