@@ -98,3 +98,10 @@ def test_command_line_numbers_are_ascii(argv: list[str], capsys: pytest.CaptureF
         cli.main(argv)
     assert exited.value.code == cli.EXIT_USAGE
     assert "ASCII digits" in capsys.readouterr().err
+
+
+def test_command_line_times_are_ascii(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["app", "change", "1400000001", "--at", "٢٠١٩-03-01T00:00+08:00"])
+    assert exited.value.code == cli.EXIT_USAGE
+    assert "not an ISO 8601 time" in capsys.readouterr().err
