@@ -34,6 +34,7 @@ from imlimits_client.types import (
     ImCode,
     Limits,
     PlanChange,
+    PlanPreview,
     Released,
     Usage,
 )
@@ -41,5 +42,5 @@ from imlimits_client.types import (
 __all__ = [
     "AlreadyExists", "App", "AppStatus", "AsyncClient", "Bill", "BillLine", "CheckResult", "Client", "Conflict",
     "Edition", "GroupType", "ImCode", "ImlimitsError", "InvalidArgument", "Limits", "NotFound", "PermissionDenied",
-    "PlanChange", "PlanRuleViolation", "Released", "Unauthenticated", "Unavailable", "Usage",
+    "PlanChange", "PlanPreview", "PlanRuleViolation", "Released", "Unauthenticated", "Unavailable", "Usage",
 ]

@@ -22,6 +22,7 @@ from imlimits_client.types import (
     Edition,
     GroupType,
     PlanChange,
+    PlanPreview,
     Released,
     Usage,
     Verification,
@@ -135,6 +136,21 @@ class AdminClient:
                     request_id: str | None = None, at: datetime | None = None, dry_run: bool = False) -> App:
         return self._client.run(calls.change_plan(app_id, edition, av_room_unlimited, user_group_limit,
                                                   group_member_limit, request_id, at, dry_run))
+
+    def preview_upgrade(self, app_id: int, edition: Edition, *, av_room_unlimited: bool | None = None,
+                        user_group_limit: int | None = None, group_member_limit: int | None = None,
+                        request_id: str | None = None, at: datetime | None = None) -> PlanPreview:
+        """What `upgrade` with the same arguments would do and cost (PreviewPlanChange); changes nothing."""
+        return self._client.run(calls.preview_upgrade(app_id, edition, av_room_unlimited, user_group_limit,
+                                                      group_member_limit, request_id, at))
+
+    def preview_change_plan(self, app_id: int, *, edition: Edition | None = None,
+                            av_room_unlimited: bool | None = None, user_group_limit: int | None = None,
+                            group_member_limit: int | None = None, request_id: str | None = None,
+                            at: datetime | None = None) -> PlanPreview:
+        """What `change_plan` with the same arguments would do and cost (PreviewPlanChange); changes nothing."""
+        return self._client.run(calls.preview_change_plan(app_id, edition, av_room_unlimited, user_group_limit,
+                                                          group_member_limit, request_id, at))
 
     def deactivate(self, app_id: int, request_id: str | None = None, at: datetime | None = None) -> App:
         """Immediate and irreversible."""

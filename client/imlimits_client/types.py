@@ -161,6 +161,21 @@ class Bill:
 
 
 @dataclass(frozen=True)
+class PlanPreview:
+    """What an Upgrade or ChangePlan would do: the app after it, what it locks, and the two bills it shapes."""
+
+    app: App
+    newly_locked_items: tuple[str, ...]
+    this_month: Bill
+    next_month: Bill
+
+    @classmethod
+    def from_proto(cls, message: plan_pb2.PlanPreview) -> PlanPreview:
+        return cls(App.from_proto(message.app), tuple(message.newly_locked_items),
+                   Bill.from_proto(message.this_month), Bill.from_proto(message.next_month))
+
+
+@dataclass(frozen=True)
 class Drift:
     subject: str
     recorded: int
