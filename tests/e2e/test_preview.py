@@ -91,7 +91,7 @@ def test_preview_agrees_with_the_change_it_previews(plans: PlanServiceStub, pro:
     assert preview.next_month == plans.GetBill(plan_pb2.GetBillRequest(app_id=pro, month="2019-04"))
 
 
-def _refusal(call: Callable[[], object]) -> tuple[Code, str, bytes]:
+def _refusal(call: Callable[[], object]) -> tuple[grpc.StatusCode, str, bytes]:
     with pytest.raises(grpc.RpcError) as caught:
         call()
     error = caught.value
