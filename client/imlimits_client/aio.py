@@ -17,6 +17,7 @@ from imlimits_client.errors import from_rpc_error
 from imlimits_client.policy import Attempts, OnUnavailable, RetryPolicy, unavailable_answer
 from imlimits_client.types import (
     App,
+    AppPage,
     Bill,
     CheckResult,
     Edition,
@@ -163,3 +164,7 @@ class AdminClient:
 
     async def get_bill(self, app_id: int, month: str) -> Bill:
         return await self._client.run(calls.get_bill(app_id, month))
+
+    async def list_apps(self, page_size: int = 0, page_token: str = "") -> AppPage:
+        """One page of apps by ascending app_id; `page_size` 0 means the server's default (100)."""
+        return await self._client.run(calls.list_apps(page_size, page_token))

@@ -17,6 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from imlimits.v1 import limit_pb2, plan_pb2
 from imlimits_client.types import (
     App,
+    AppPage,
     Bill,
     CheckResult,
     Edition,
@@ -168,3 +169,9 @@ def list_plan_changes(app_id: int) -> Call[list[PlanChange]]:
 def get_bill(app_id: int, month: str) -> Call[Bill]:
     return Call("admin", "GetBill", plan_pb2.GetBillRequest(app_id=app_id, month=month), Bill.from_proto,
                 retry_safe=True)
+
+
+def list_apps(page_size: int, page_token: str) -> Call[AppPage]:
+    """`page_size` 0 asks for the server's default (100); at most 1000."""
+    return Call("admin", "ListApps", plan_pb2.ListAppsRequest(page_size=page_size, page_token=page_token),
+                AppPage.from_proto, retry_safe=True)

@@ -17,6 +17,7 @@ from imlimits_client.errors import from_rpc_error
 from imlimits_client.policy import Attempts, OnUnavailable, RetryPolicy, unavailable_answer
 from imlimits_client.types import (
     App,
+    AppPage,
     Bill,
     CheckResult,
     Edition,
@@ -161,3 +162,7 @@ class AdminClient:
 
     def get_bill(self, app_id: int, month: str) -> Bill:
         return self._client.run(calls.get_bill(app_id, month))
+
+    def list_apps(self, page_size: int = 0, page_token: str = "") -> AppPage:
+        """One page of apps by ascending app_id; `page_size` 0 means the server's default (100)."""
+        return self._client.run(calls.list_apps(page_size, page_token))

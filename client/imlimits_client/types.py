@@ -121,6 +121,18 @@ class App:
 
 
 @dataclass(frozen=True)
+class AppPage:
+    """One page of ListApps; pass `next_page_token` back for the next one (empty on the last page)."""
+
+    apps: tuple[App, ...]
+    next_page_token: str
+
+    @classmethod
+    def from_proto(cls, message: plan_pb2.ListAppsResponse) -> AppPage:
+        return cls(tuple(App.from_proto(app) for app in message.apps), message.next_page_token)
+
+
+@dataclass(frozen=True)
 class PlanChange:
     at: datetime
     item: str

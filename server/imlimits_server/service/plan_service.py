@@ -22,7 +22,7 @@ from imlimits_server.core.editions import Edition
 from imlimits_server.core.errors import AlreadyExists, InvalidArgument, app_not_found
 from imlimits_server.core.months import Month
 from imlimits_server.core.plans import AppState, PlanRequest
-from imlimits_server.service import convert, validation
+from imlimits_server.service import convert, page_tokens, validation
 from imlimits_server.service.errors import Contention, NotReady, grpc_errors
 from imlimits_server.store.redis_store import RedisStore, StoredApp
 
@@ -31,6 +31,10 @@ audit_log = logging.getLogger("imlimits.audit")
 # Optimistic commits retried before answering ABORTED; plan changes of one app
 # are rare, so more than a couple of conflicts means a runaway client.
 _COMMIT_ATTEMPTS = 8
+
+# ListApps page sizes (SPEC section 4): 0 asks for the default.
+_DEFAULT_PAGE_SIZE = 100
+_MAX_PAGE_SIZE = 1000
 
 # Applies an operation at a time to the stored state (None for an unknown app).
 _Operation = Callable[[AppState | None, datetime], AppState]
@@ -206,6 +210,9 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
         stored = await self._store.load_app(app_id, prelude.request_id)
         if stored.state is None and not creates:
             raise app_not_found(app_id)
+        if stored.state is None:
+            # Only CreateApp reaches here (it has no dry run): index before the creation commits.
+            await self._store.index_app(app_id)
         if stored.stored_request:
             replayed = _replay(stored.stored_request, prelude.fingerprint)
             state = _existing(app_id, stored.state)
@@ -235,11 +242,18 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
                 return answer
         raise Contention(f"app {app_id} changed concurrently {_COMMIT_ATTEMPTS} times; retry")
 
-    # Placeholder until issue 12 lands; replaced by its implementation.
+    @grpc_errors
     async def ListApps(self, request: plan_pb2.ListAppsRequest,
                        context: grpc.aio.ServicerContext) -> plan_pb2.ListAppsResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "ListApps is not served yet")
-        raise AssertionError
+        if request.page_size > _MAX_PAGE_SIZE:
+            raise InvalidArgument("page_size", f"must be at most {_MAX_PAGE_SIZE} (0 means {_DEFAULT_PAGE_SIZE})")
+        self._require_ready()
+        secret = await self._store.page_token_secret()
+        after = page_tokens.read(secret, request.page_token)
+        states, more = await self._store.list_apps(after, request.page_size or _DEFAULT_PAGE_SIZE)
+        return plan_pb2.ListAppsResponse(
+            apps=[self._answer(state, self._now(state)) for state in states],
+            next_page_token=page_tokens.issue(secret, states[-1].app_id) if more and states else "")
 
 
 def _audit(who: str, state: AppState) -> None:
