@@ -32,7 +32,7 @@ test: $(VENV)/.installed redis-server
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check server client tests bench
+	$(VENV)/bin/ruff check server client console tests bench
 	$(VENV)/bin/mypy
 
 # Regenerates gen/ from protos/; the generated files are committed and
