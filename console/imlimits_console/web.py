@@ -312,8 +312,10 @@ class Console:
         months = _last_months(bill.month, 12)
         bills = await asyncio.gather(*(client.admin.get_bill(app_id, month) for month in months))
         bars = chart.bars([(each.month, each.total) for each in bills], bill.month)
+        # Newest first; an operation's lines keep their order (the item asked for, then what followed).
+        newest_first = sorted(changes, key=lambda change: change.at, reverse=True)
         return self.page(request, "history.html", 400 if month_error else 200, app=app, tab="history",
-                         changes=list(reversed(changes)), bill=bill, bars=bars, chart_width=chart.WIDTH,
+                         changes=newest_first, bill=bill, bars=bars, chart_width=chart.WIDTH,
                          chart_height=chart.HEIGHT, current_month=current.month, month_error=month_error,
                          asked=asked)
 

@@ -16,9 +16,13 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.wait import WebDriverWait
 
-from harness import READY_TIMEOUT_SECONDS, ServerProcess
+from harness import READY_TIMEOUT_SECONDS, RedisProcess, ServerProcess
+from imlimits_client import Client
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -68,10 +72,26 @@ class ConsoleProcess:
 
 
 @pytest.fixture(scope="session")
-def console(server: ServerProcess) -> Iterator[ConsoleProcess]:
-    process = ConsoleProcess("--listen", "127.0.0.1:0", "--target", server.target).start()
+def console_server() -> Iterator[ServerProcess]:
+    """A server of the console's own, so the apps page lists only what these tests made."""
+    redis_process = RedisProcess().start()
+    process = ServerProcess("--redis-url", redis_process.url, "--trust-client-time").start()
     yield process
     process.stop()
+    redis_process.stop()
+
+
+@pytest.fixture(scope="session")
+def console(console_server: ServerProcess) -> Iterator[ConsoleProcess]:
+    process = ConsoleProcess("--listen", "127.0.0.1:0", "--target", console_server.target).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def client(console_server: ServerProcess) -> Iterator[Client]:
+    with Client(console_server.target, admin_timeout=10, check_timeout=10) as connected:
+        yield connected
 
 
 def chromium_options(language: str = "zh-CN") -> tuple[Options, str]:
@@ -104,8 +124,29 @@ def screenshot(driver: WebDriver, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     height = driver.execute_script(
         "return Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)")
-    driver.set_window_size(1280, max(700, min(int(height) + 40, 4000)))
+    driver.set_window_size(1280, max(700, min(int(height), 4000)))
+    # A taller window can reflow the page (the dialog's overlay fills it): measure once more.
+    height = driver.execute_script(
+        "return Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)")
+    driver.set_window_size(1280, max(700, min(int(height), 4000)))
     path = ARTIFACTS / f"{name}.png"
     driver.save_screenshot(str(path))
     driver.set_window_size(1280, 900)
     return path
+
+
+def text(driver: WebDriver, css: str) -> str:
+    return str(driver.find_element(By.CSS_SELECTOR, css).text)
+
+
+def submit(driver: WebDriver, css: str) -> None:
+    """Click, and wait until the browser has left this page for the answer (never a fixed sleep)."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(By.CSS_SELECTOR, css).click()
+    WebDriverWait(driver, 20).until(staleness_of(page))
+
+
+def fill(driver: WebDriver, name: str, value: str) -> None:
+    field = driver.find_element(By.NAME, name)
+    field.clear()
+    field.send_keys(value)

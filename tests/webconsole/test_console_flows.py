@@ -8,37 +8,11 @@ from __future__ import annotations
 
 from collections import Counter
 
-import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.expected_conditions import staleness_of
-from selenium.webdriver.support.wait import WebDriverWait
 
-from console.conftest import ConsoleProcess, screenshot
-from harness import ServerProcess
 from imlimits_client import AppStatus, Client, Edition
-
-
-@pytest.fixture
-def client(server: ServerProcess) -> Client:
-    return Client(server.target, admin_timeout=10, check_timeout=10)
-
-
-def text(driver: WebDriver, css: str) -> str:
-    return str(driver.find_element(By.CSS_SELECTOR, css).text)
-
-
-def submit(driver: WebDriver, css: str) -> None:
-    """Click, and wait until the browser has left this page for the answer (never a fixed sleep)."""
-    page = driver.find_element(By.TAG_NAME, "html")
-    driver.find_element(By.CSS_SELECTOR, css).click()
-    WebDriverWait(driver, 20).until(staleness_of(page))
-
-
-def fill(driver: WebDriver, name: str, value: str) -> None:
-    field = driver.find_element(By.NAME, name)
-    field.clear()
-    field.send_keys(value)
+from webconsole.conftest import ConsoleProcess, fill, screenshot, submit, text
 
 
 def test_create_upgrade_change_refuse_deactivate(browser: WebDriver, console: ConsoleProcess, client: Client,
