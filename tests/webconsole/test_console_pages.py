@@ -55,7 +55,7 @@ def test_history_bills_and_chart_are_the_services(browser: WebDriver, console: C
     driver = browser
     driver.get(f"{console.url}/apps/{lived_in}/history")
     bars = driver.find_elements(By.CSS_SELECTOR, "#chart rect")
-    titles = [bar.find_element(By.TAG_NAME, "title").get_attribute("textContent") for bar in bars]
+    titles = [str(bar.find_element(By.TAG_NAME, "title").get_attribute("textContent")) for bar in bars]
     expected = [f"{month_text(k)}: {money(client.admin.get_bill(lived_in, month_text(k)).total, 'CNY')}"
                 for k in range(11, -1, -1)]
     assert titles == expected

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from starlette.routing import Route
 
 from harness import RedisProcess, ServerProcess, free_port
 from imlimits_client import AppStatus, Client, Edition, NotFound
@@ -44,7 +45,8 @@ def test_hostile_ids_are_shown_as_text(browser: WebDriver, console: ConsoleProce
 
 def _post_routes(app_id: int) -> list[str]:
     application = create_app(ConsoleSettings(target="127.0.0.1:1"))
-    paths = [route.path for route in application.routes if "POST" in (getattr(route, "methods", None) or ())]
+    paths = [route.path for route in application.routes
+             if isinstance(route, Route) and "POST" in (route.methods or ())]
     return [path.replace("{app_id:int}", str(app_id)) for path in paths]
 
 
