@@ -161,7 +161,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     "APP_STATUS_ACTIVE": ("使用中", "Active"),
     "APP_STATUS_DEACTIVATED": ("已停用", "Deactivated"),
     "av_used": ("音视频聊天室 {used}/{limit}", "AV rooms {used}/{limit}"),
-    "groups_count": ("群组 {count} 个", "{count} groups"),
+    "groups_count": ("群组 {count} 个", "groups: {count}"),
     "open": ("进入", "Open"),
 }
 

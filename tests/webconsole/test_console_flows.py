@@ -57,6 +57,8 @@ def test_create_upgrade_change_refuse_deactivate(browser: WebDriver, console: Co
     submit(driver, "#confirm")
     assert text(driver, ".flash") == "变配成功。"
     assert driver.find_elements(By.CSS_SELECTOR, ".lock[data-item=user_group_limit]")
+    driver.get(f"{console.url}/apps/{app_id}")
+    screenshot(driver, "07b-app-page")  # docs/console.png
 
     # A second change of the same add-on this month: refused in the dialog, with its reason and day.
     submit(driver, "#action-change")
