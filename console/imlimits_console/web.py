@@ -354,7 +354,11 @@ class Console:
 
     async def sign_out(self, request: Request) -> Response:
         await self.form(request)
+        token = self.sign_ins.token(request.state.session_id)
         self.sign_ins.sign_out(request.state.session_id)
+        if token not in self.sign_ins.tokens_in_use() and token in self._clients:
+            # The operator's last session ended: the token leaves this process's memory with its channel.
+            await self._clients.pop(token).close()
         response = RedirectResponse("/signin", status_code=303)
         _set_session(response, new_session_id(), self.settings.https)
         return response
