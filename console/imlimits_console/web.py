@@ -34,6 +34,7 @@ from imlimits_client import (
     AppStatus,
     AsyncClient,
     Bill,
+    Edition,
     ImlimitsError,
     InvalidArgument,
     NotFound,
@@ -170,7 +171,11 @@ class Console:
         app_id = request.path_params["app_id"]
         client = self.client(request)
         app, this_month = await asyncio.gather(client.admin.get_app(app_id), current_bill(client, app_id))
-        if dialog is not None and app.status is AppStatus.DEACTIVATED:
+        # The dialogs the page offers: 升级 on Trial, 变配 on Pro/Ultimate, nothing on a deactivated app.
+        # (The service refuses the others anyway; an address typed by hand just shows the page.)
+        offered = app.status is AppStatus.ACTIVE and dialog in (
+            "deactivate", "upgrade" if app.edition is Edition.TRIAL else "change")
+        if dialog is not None and not offered:
             dialog, status, dialog_context = None, 409, {}
         return self.page(request, "app.html", status, app=app, tab="basic",
                          # The month's one change comes back on the 1st of the next month, the day

@@ -41,6 +41,9 @@ def test_create_upgrade_change_refuse_deactivate(browser: WebDriver, console: Co
     screenshot(driver, "04-upgrade-preview")
     submit(driver, "#confirm")
     assert text(driver, ".flash") == "升级成功。"
+    driver.get(f"{console.url}/apps/{app_id}/upgrade")
+    assert not driver.find_elements(By.CSS_SELECTOR, ".dialog"), "升级 is offered on a Trial app only"
+    driver.get(f"{console.url}/apps/{app_id}")
     lock = driver.find_element(By.CSS_SELECTOR, ".lock[data-item=edition]").text
     assert "本月已变配" in lock and "起可再次变配" in lock
     reopens = lock.split("·")[1].split()[0]

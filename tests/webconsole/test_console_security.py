@@ -15,8 +15,8 @@ from harness import RedisProcess, ServerProcess, free_port
 from imlimits_client import AppStatus, Client, Edition, NotFound
 from imlimits_console.main import main as console_main
 from imlimits_console.web import ConsoleSettings, create_app
+from webconsole.browserless import Session
 from webconsole.conftest import ConsoleProcess, fill, screenshot, submit, text
-from webconsole.http import Session
 
 HOSTILE_GROUP = "<script>document.title='xss'</script>"
 HOSTILE_USER = '"><b id=pwn>x</b>'
