@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.chromium.webdriver import ChromiumDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.expected_conditions import staleness_of
@@ -122,16 +124,14 @@ def browser() -> Iterator[WebDriver]:
 def screenshot(driver: WebDriver, name: str) -> Path:
     """The whole page, as an operator would scroll through it, under test-artifacts/console/."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    height = driver.execute_script(
-        "return Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)")
-    driver.set_window_size(1280, max(700, min(int(height), 4000)))
-    # A taller window can reflow the page (the dialog's overlay fills it): measure once more.
-    height = driver.execute_script(
-        "return Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)")
-    driver.set_window_size(1280, max(700, min(int(height), 4000)))
+    if not isinstance(driver, ChromiumDriver):
+        raise TypeError("screenshots use chromium's DevTools protocol")
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+        "format": "png", "captureBeyondViewport": True,
+        "clip": {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 4000), "scale": 1}})
     path = ARTIFACTS / f"{name}.png"
-    driver.save_screenshot(str(path))
-    driver.set_window_size(1280, 900)
+    path.write_bytes(base64.b64decode(shot["data"]))
     return path
 
 
