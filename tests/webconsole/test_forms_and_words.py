@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from starlette.datastructures import FormData
 
@@ -64,3 +67,11 @@ def test_every_word_has_both_languages_and_the_consoles_own_words() -> None:
     assert [zh(key) for key in ("upgrade", "change", "deactivate", "edition")] == ["升级", "变配", "停用", "业务版本"]
     assert en("upgrade") == "Upgrade"
     assert zh("opens_on", day="2026-12-01") == "2026-12-01 起可再次变配"
+
+
+def test_every_word_a_template_names_exists() -> None:
+    """A missing word would show its key ("upgrade.title") to the operator."""
+    templates = Path(words.__file__).parent / "templates"
+    named = {key for page in templates.glob("*.html")
+             for key in re.findall(r"\bt\('([a-z_.0-9]+)'", page.read_text())}
+    assert named and not named - set(words._WORDS)
