@@ -3,11 +3,12 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 LISTEN ?= 127.0.0.1:50051
+CONSOLE_LISTEN ?= 127.0.0.1:8080
 PROTOS := $(wildcard protos/imlimits/v1/*.proto)
 # google/rpc/status.proto (the error of a batched check) ships with googleapis-common-protos.
 GOOGLEAPIS = $$($(PY) -c 'import pathlib, google.rpc.status_pb2 as s; print(pathlib.Path(s.__file__).parents[2])')
 
-.PHONY: run test test-cluster lint proto bench soak redis-server debian-packages clean
+.PHONY: run test test-cluster lint proto bench soak redis-server browser debian-packages clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { $(MAKE) --no-print-directory debian-packages PACKAGES=python3-venv && \
@@ -20,19 +21,29 @@ $(VENV)/.installed: pyproject.toml
 redis-server:
 	@command -v redis-server >/dev/null || $(MAKE) --no-print-directory debian-packages PACKAGES=redis-server
 
+# Debian's chromium, its driver and a CJK font, for the console's browser tests (needs root or sudo).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && \
+	  [ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || \
+	  $(MAKE) --no-print-directory debian-packages PACKAGES="chromium chromium-driver fonts-wqy-zenhei"
+
 debian-packages:
 	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(PACKAGES) >/dev/null
 
+# The server and, beside it, the web console; Ctrl-C stops both.
 run: $(VENV)/.installed redis-server
-	$(VENV)/bin/imlimits-server --listen $(LISTEN)
+	@echo "imlimits: gRPC server on $(LISTEN); web console: open http://$(CONSOLE_LISTEN)/"
+	@$(VENV)/bin/imlimits-server --listen $(LISTEN) & server=$$!; \
+	  trap 'kill $$server 2>/dev/null; wait $$server' EXIT INT TERM; \
+	  $(VENV)/bin/imlimits-console --listen $(CONSOLE_LISTEN) --target $(LISTEN)
 
-test: $(VENV)/.installed redis-server
+test: $(VENV)/.installed redis-server browser
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check server client tests bench
+	$(VENV)/bin/ruff check server client console tests bench
 	$(VENV)/bin/mypy
 
 # Regenerates gen/ from protos/; the generated files are committed and

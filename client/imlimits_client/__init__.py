@@ -25,6 +25,7 @@ from imlimits_client.errors import (
 from imlimits_client.sync import Client
 from imlimits_client.types import (
     App,
+    AppPage,
     AppStatus,
     Bill,
     BillLine,
@@ -34,12 +35,14 @@ from imlimits_client.types import (
     ImCode,
     Limits,
     PlanChange,
+    PlanPreview,
     Released,
     Usage,
 )
 
 __all__ = [
-    "AlreadyExists", "App", "AppStatus", "AsyncClient", "Bill", "BillLine", "CheckResult", "Client", "Conflict",
-    "Edition", "GroupType", "ImCode", "ImlimitsError", "InvalidArgument", "Limits", "NotFound", "PermissionDenied",
-    "PlanChange", "PlanRuleViolation", "Released", "Unauthenticated", "Unavailable", "Usage",
+    "AlreadyExists", "App", "AppPage", "AppStatus", "AsyncClient", "Bill", "BillLine", "CheckResult", "Client",
+    "Conflict", "Edition", "GroupType", "ImCode", "ImlimitsError", "InvalidArgument", "Limits", "NotFound",
+    "PermissionDenied", "PlanChange", "PlanPreview", "PlanRuleViolation", "Released", "Unauthenticated",
+    "Unavailable", "Usage",
 ]

@@ -17,11 +17,13 @@ from imlimits_client.errors import from_rpc_error
 from imlimits_client.policy import Attempts, OnUnavailable, RetryPolicy, unavailable_answer
 from imlimits_client.types import (
     App,
+    AppPage,
     Bill,
     CheckResult,
     Edition,
     GroupType,
     PlanChange,
+    PlanPreview,
     Released,
     Usage,
     Verification,
@@ -138,6 +140,21 @@ class AdminClient:
         return await self._client.run(calls.change_plan(app_id, edition, av_room_unlimited, user_group_limit,
                                                   group_member_limit, request_id, at, dry_run))
 
+    async def preview_upgrade(self, app_id: int, edition: Edition, *, av_room_unlimited: bool | None = None,
+                        user_group_limit: int | None = None, group_member_limit: int | None = None,
+                        request_id: str | None = None, at: datetime | None = None) -> PlanPreview:
+        """What `upgrade` with the same arguments would do and cost (PreviewPlanChange); changes nothing."""
+        return await self._client.run(calls.preview_upgrade(app_id, edition, av_room_unlimited, user_group_limit,
+                                                      group_member_limit, request_id, at))
+
+    async def preview_change_plan(self, app_id: int, *, edition: Edition | None = None,
+                            av_room_unlimited: bool | None = None, user_group_limit: int | None = None,
+                            group_member_limit: int | None = None, request_id: str | None = None,
+                            at: datetime | None = None) -> PlanPreview:
+        """What `change_plan` with the same arguments would do and cost (PreviewPlanChange); changes nothing."""
+        return await self._client.run(calls.preview_change_plan(app_id, edition, av_room_unlimited, user_group_limit,
+                                                          group_member_limit, request_id, at))
+
     async def deactivate(self, app_id: int, request_id: str | None = None, at: datetime | None = None) -> App:
         """Immediate and irreversible."""
         return await self._client.run(calls.deactivate(app_id, request_id, at))
@@ -147,3 +164,7 @@ class AdminClient:
 
     async def get_bill(self, app_id: int, month: str) -> Bill:
         return await self._client.run(calls.get_bill(app_id, month))
+
+    async def list_apps(self, page_size: int = 0, page_token: str = "") -> AppPage:
+        """One page of apps by ascending app_id; `page_size` 0 means the server's default (100)."""
+        return await self._client.run(calls.list_apps(page_size, page_token))

@@ -17,11 +17,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from imlimits.v1 import limit_pb2, plan_pb2
 from imlimits_client.types import (
     App,
+    AppPage,
     Bill,
     CheckResult,
     Edition,
     GroupType,
     PlanChange,
+    PlanPreview,
     Released,
     Usage,
     Verification,
@@ -102,24 +104,55 @@ def get_app(app_id: int) -> Call[App]:
     return Call("admin", "GetApp", plan_pb2.GetAppRequest(app_id=app_id), App.from_proto, retry_safe=True)
 
 
+def _upgrade_request(app_id: int, edition: Edition, av_room_unlimited: bool | None, user_group_limit: int | None,
+                     group_member_limit: int | None, request_id: str, at: datetime | None,
+                     dry_run: bool) -> plan_pb2.UpgradeRequest:
+    return plan_pb2.UpgradeRequest(
+        app_id=app_id, edition=edition.value, av_room_unlimited=av_room_unlimited, user_group_limit=user_group_limit,
+        group_member_limit=group_member_limit, request_id=request_id, at=_timestamp(at), dry_run=dry_run)
+
+
+def _change_plan_request(app_id: int, edition: Edition | None, av_room_unlimited: bool | None,
+                         user_group_limit: int | None, group_member_limit: int | None, request_id: str,
+                         at: datetime | None, dry_run: bool) -> plan_pb2.ChangePlanRequest:
+    return plan_pb2.ChangePlanRequest(
+        app_id=app_id, edition=edition.value if edition else None, av_room_unlimited=av_room_unlimited,
+        user_group_limit=user_group_limit, group_member_limit=group_member_limit, request_id=request_id,
+        at=_timestamp(at), dry_run=dry_run)
+
+
 def upgrade(app_id: int, edition: Edition, av_room_unlimited: bool | None, user_group_limit: int | None,
             group_member_limit: int | None, request_id: str | None, at: datetime | None,
             dry_run: bool) -> Call[App]:
-    request = plan_pb2.UpgradeRequest(
-        app_id=app_id, edition=edition.value, av_room_unlimited=av_room_unlimited, user_group_limit=user_group_limit,
-        group_member_limit=group_member_limit, request_id=_request_id(request_id), at=_timestamp(at),
-        dry_run=dry_run)
+    request = _upgrade_request(app_id, edition, av_room_unlimited, user_group_limit, group_member_limit,
+                               _request_id(request_id), at, dry_run)
     return Call("admin", "Upgrade", request, App.from_proto, retry_safe=True)
 
 
 def change_plan(app_id: int, edition: Edition | None, av_room_unlimited: bool | None, user_group_limit: int | None,
                 group_member_limit: int | None, request_id: str | None, at: datetime | None,
                 dry_run: bool) -> Call[App]:
-    request = plan_pb2.ChangePlanRequest(
-        app_id=app_id, edition=edition.value if edition else None, av_room_unlimited=av_room_unlimited,
-        user_group_limit=user_group_limit, group_member_limit=group_member_limit,
-        request_id=_request_id(request_id), at=_timestamp(at), dry_run=dry_run)
+    request = _change_plan_request(app_id, edition, av_room_unlimited, user_group_limit, group_member_limit,
+                                   _request_id(request_id), at, dry_run)
     return Call("admin", "ChangePlan", request, App.from_proto, retry_safe=True)
+
+
+def preview_upgrade(app_id: int, edition: Edition, av_room_unlimited: bool | None, user_group_limit: int | None,
+                    group_member_limit: int | None, request_id: str | None, at: datetime | None) -> Call[PlanPreview]:
+    """A preview changes nothing, so it needs no request_id; given one, it is judged as its Upgrade would be."""
+    change = _upgrade_request(app_id, edition, av_room_unlimited, user_group_limit, group_member_limit,
+                              request_id or "", at, dry_run=True)
+    return Call("admin", "PreviewPlanChange", plan_pb2.PreviewPlanChangeRequest(upgrade=change),
+                PlanPreview.from_proto, retry_safe=True)
+
+
+def preview_change_plan(app_id: int, edition: Edition | None, av_room_unlimited: bool | None,
+                        user_group_limit: int | None, group_member_limit: int | None, request_id: str | None,
+                        at: datetime | None) -> Call[PlanPreview]:
+    change = _change_plan_request(app_id, edition, av_room_unlimited, user_group_limit, group_member_limit,
+                                  request_id or "", at, dry_run=True)
+    return Call("admin", "PreviewPlanChange", plan_pb2.PreviewPlanChangeRequest(change_plan=change),
+                PlanPreview.from_proto, retry_safe=True)
 
 
 def deactivate(app_id: int, request_id: str | None, at: datetime | None) -> Call[App]:
@@ -136,3 +169,9 @@ def list_plan_changes(app_id: int) -> Call[list[PlanChange]]:
 def get_bill(app_id: int, month: str) -> Call[Bill]:
     return Call("admin", "GetBill", plan_pb2.GetBillRequest(app_id=app_id, month=month), Bill.from_proto,
                 retry_safe=True)
+
+
+def list_apps(page_size: int, page_token: str) -> Call[AppPage]:
+    """`page_size` 0 asks for the server's default (100); at most 1000."""
+    return Call("admin", "ListApps", plan_pb2.ListAppsRequest(page_size=page_size, page_token=page_token),
+                AppPage.from_proto, retry_safe=True)

@@ -121,6 +121,18 @@ class App:
 
 
 @dataclass(frozen=True)
+class AppPage:
+    """One page of ListApps; pass `next_page_token` back for the next one (empty on the last page)."""
+
+    apps: tuple[App, ...]
+    next_page_token: str
+
+    @classmethod
+    def from_proto(cls, message: plan_pb2.ListAppsResponse) -> AppPage:
+        return cls(tuple(App.from_proto(app) for app in message.apps), message.next_page_token)
+
+
+@dataclass(frozen=True)
 class PlanChange:
     at: datetime
     item: str
@@ -158,6 +170,21 @@ class Bill:
         return cls(message.month, message.issued_on, message.currency, message.total,
                    tuple(BillLine(line.item, line.level, line.charged, line.amount, line.reason)
                          for line in message.lines))
+
+
+@dataclass(frozen=True)
+class PlanPreview:
+    """What an Upgrade or ChangePlan would do: the app after it, what it locks, and the two bills it shapes."""
+
+    app: App
+    newly_locked_items: tuple[str, ...]
+    this_month: Bill
+    next_month: Bill
+
+    @classmethod
+    def from_proto(cls, message: plan_pb2.PlanPreview) -> PlanPreview:
+        return cls(App.from_proto(message.app), tuple(message.newly_locked_items),
+                   Bill.from_proto(message.this_month), Bill.from_proto(message.next_month))
 
 
 @dataclass(frozen=True)

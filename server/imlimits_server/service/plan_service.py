@@ -10,6 +10,7 @@ import logging
 import random
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -17,15 +18,15 @@ import grpc
 from google.protobuf.message import Message
 
 from imlimits.v1 import plan_pb2, plan_pb2_grpc
-from imlimits_server.core import billing, plans
+from imlimits_server.core import billing, plans, preview
 from imlimits_server.core.billing import Prices
 from imlimits_server.core.editions import Edition
 from imlimits_server.core.errors import AlreadyExists, InvalidArgument, app_not_found
 from imlimits_server.core.months import Month
 from imlimits_server.core.plans import AppState, PlanRequest
-from imlimits_server.service import convert, validation
+from imlimits_server.service import convert, page_tokens, validation
 from imlimits_server.service.errors import Contention, NotReady, grpc_errors
-from imlimits_server.store.redis_store import RedisStore
+from imlimits_server.store.redis_store import RedisStore, StoredApp
 
 audit_log = logging.getLogger("imlimits.audit")
 
@@ -38,8 +39,29 @@ _RETRY_MAX_PAUSE_SECONDS = 0.1
 # A call without a deadline waits at most this long for its turn.
 _NO_DEADLINE_WAIT_SECONDS = 10.0
 
+# ListApps page sizes (SPEC section 4): 0 asks for the default.
+_DEFAULT_PAGE_SIZE = 100
+_MAX_PAGE_SIZE = 1000
+
 # Applies an operation at a time to the stored state (None for an unknown app).
 _Operation = Callable[[AppState | None, datetime], AppState]
+
+
+@dataclass(frozen=True)
+class _Prelude:
+    request_id: str
+    requested_at: datetime | None
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """One read of the app with the operation applied; a replayed request_id leaves the state as read."""
+
+    stored: StoredApp
+    at: datetime
+    state: AppState
+    replayed: plan_pb2.App | None
 
 
 class PlanService(plan_pb2_grpc.PlanServiceServicer):
@@ -77,26 +99,14 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
 
     @grpc_errors
     async def Upgrade(self, request: plan_pb2.UpgradeRequest, context: grpc.aio.ServicerContext) -> plan_pb2.App:
-        app_id = validation.app_id(request.app_id)
-        target = convert.edition("edition", request.edition)
-        if target not in plans.UPGRADE_TARGETS:
-            raise InvalidArgument("edition", "Upgrade goes to EDITION_PRO or EDITION_ULTIMATE")
-        change = self._plan_request(request, target)
-        return await self._mutate(
-            request, context, app_id,
-            lambda state, at: plans.upgrade(_existing(app_id, state), change, at, self._tz, request.request_id),
-            dry_run=request.dry_run)
+        app_id, operation = self._upgrade(request)
+        return await self._mutate(request, context, app_id, operation, dry_run=request.dry_run)
 
     @grpc_errors
     async def ChangePlan(self, request: plan_pb2.ChangePlanRequest,
                          context: grpc.aio.ServicerContext) -> plan_pb2.App:
-        app_id = validation.app_id(request.app_id)
-        target = convert.edition("edition", request.edition) if request.HasField("edition") else None
-        change = self._plan_request(request, target)
-        return await self._mutate(
-            request, context, app_id,
-            lambda state, at: plans.change_plan(_existing(app_id, state), change, at, self._tz, request.request_id),
-            dry_run=request.dry_run)
+        app_id, operation = self._change_plan(request)
+        return await self._mutate(request, context, app_id, operation, dry_run=request.dry_run)
 
     @grpc_errors
     async def Deactivate(self, request: plan_pb2.DeactivateRequest,
@@ -122,7 +132,50 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
         current = Month.of(self._now(state), self._tz)
         return convert.bill(billing.bill(state, month, self._tz, self._prices, current))
 
+    @grpc_errors
+    async def PreviewPlanChange(self, request: plan_pb2.PreviewPlanChangeRequest,
+                                context: grpc.aio.ServicerContext) -> plan_pb2.PlanPreview:
+        """The dry run of the named Upgrade or ChangePlan, with what it would lock and charge."""
+        change: plan_pb2.UpgradeRequest | plan_pb2.ChangePlanRequest
+        kind = request.WhichOneof("change")
+        if kind == "upgrade":
+            change = request.upgrade
+            app_id, operation = self._upgrade(change)
+        elif kind == "change_plan":
+            change = request.change_plan
+            app_id, operation = self._change_plan(change)
+        else:
+            raise InvalidArgument("change", "must be an upgrade or a change_plan request")
+        prelude = self._prelude(change)
+        attempt = await self._attempt(app_id, prelude, operation, creates=False)
+        # A request already made (its request_id replayed) would change nothing now: state is as read.
+        before = _existing(app_id, attempt.stored.state)
+        result = preview.preview(before, attempt.state, attempt.at, self._tz, self._prices)
+        return plan_pb2.PlanPreview(
+            app=convert.app(result.after, [item.value for item in result.locked]),
+            newly_locked_items=[item.value for item in result.newly_locked],
+            this_month=convert.bill(result.this_month),
+            next_month=convert.bill(result.next_month),
+        )
+
     # Shared steps
+
+    def _upgrade(self, request: plan_pb2.UpgradeRequest) -> tuple[int, _Operation]:
+        app_id = validation.app_id(request.app_id)
+        target = convert.edition("edition", request.edition)
+        if target not in plans.UPGRADE_TARGETS:
+            raise InvalidArgument("edition", "Upgrade goes to EDITION_PRO or EDITION_ULTIMATE")
+        change = self._plan_request(request, target)
+        return app_id, lambda state, at: plans.upgrade(_existing(app_id, state), change, at, self._tz,
+                                                       request.request_id)
+
+    def _change_plan(self, request: plan_pb2.ChangePlanRequest) -> tuple[int, _Operation]:
+        app_id = validation.app_id(request.app_id)
+        target = convert.edition("edition", request.edition) if request.HasField("edition") else None
+        change = self._plan_request(request, target)
+        return app_id, lambda state, at: plans.change_plan(_existing(app_id, state), change, at, self._tz,
+                                                           request.request_id)
+
 
     def _now(self, state: AppState) -> datetime:
         """The app's present: never before its last change, which a trusted client may have stamped ahead."""
@@ -155,13 +208,35 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
             raise InvalidArgument("at", "is honoured only by a server started with --trust-client-time")
         return validation.at(request.at)  # type: ignore[attr-defined]
 
-    async def _mutate(self, request: Message, context: grpc.aio.ServicerContext, app_id: int, operation: _Operation,
-                      *, dry_run: bool, creates: bool = False) -> plan_pb2.App:
-        """Read, apply, and commit if nobody wrote meanwhile; refusal order is SPEC section 1's."""
+    def _prelude(self, request: Message) -> _Prelude:
+        """What every plan call reads from its request before touching the store, in SPEC's refusal order."""
         request_id = validation.request_id(request.request_id)  # type: ignore[attr-defined]
         requested_at = self._requested_time(request)
         fingerprint = _fingerprint(request)
         self._require_ready()
+        return _Prelude(request_id, requested_at, fingerprint)
+
+    async def _attempt(self, app_id: int, prelude: _Prelude, operation: _Operation, *, creates: bool) -> _Attempt:
+        """Read the app and apply the operation to what was read; the store is not written."""
+        stored = await self._store.load_app(app_id, prelude.request_id)
+        if stored.state is None and not creates:
+            raise app_not_found(app_id)
+        if stored.state is None:
+            # Only CreateApp reaches here (it has no dry run): index before the creation commits.
+            await self._store.index_app(app_id)
+        if stored.stored_request:
+            replayed = _replay(stored.stored_request, prelude.fingerprint)
+            state = _existing(app_id, stored.state)
+            return _Attempt(stored, prelude.requested_at or self._now(state), state, replayed)
+        # Without a trusted `at`, a replica whose clock lags the app's last
+        # change stamps the change at that moment rather than refusing it.
+        at = prelude.requested_at or (self._now(stored.state) if stored.state else self._clock())
+        return _Attempt(stored, at, operation(stored.state, at), None)
+
+    async def _mutate(self, request: Message, context: grpc.aio.ServicerContext, app_id: int, operation: _Operation,
+                      *, dry_run: bool, creates: bool = False) -> plan_pb2.App:
+        """Read, apply, and commit if nobody wrote meanwhile; refusal order is SPEC section 1's."""
+        prelude = self._prelude(request)
         loop = asyncio.get_running_loop()
         remaining = context.time_remaining()
         # The last tenth of the caller's time is left for UNAVAILABLE to reach it before its deadline.
@@ -177,26 +252,21 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
         try:
             pause = _RETRY_FIRST_PAUSE_SECONDS
             while True:
-                stored = await self._store.load_app(app_id, request_id)
-                if stored.state is None and not creates:
-                    raise app_not_found(app_id)
-                if stored.stored_request:
-                    return _replay(stored.stored_request, fingerprint)
-                # Without a trusted `at`, a replica whose clock lags the app's last
-                # change stamps the change at that moment rather than refusing it.
-                at = requested_at or (self._now(stored.state) if stored.state else self._clock())
-                state = operation(stored.state, at)
-                answer = self._answer(state, at)
-                if dry_run or (state is stored.state and not request_id):
+                attempt = await self._attempt(app_id, prelude, operation, creates=creates)
+                if attempt.replayed is not None:
+                    return attempt.replayed
+                state, stored = attempt.state, attempt.stored
+                answer = self._answer(state, attempt.at)
+                if dry_run or (state is stored.state and not prelude.request_id):
                     return answer
-                remembered = f"{fingerprint}:{base64.b64encode(answer.SerializeToString()).decode()}" \
-                    if request_id else ""
+                remembered = f"{prelude.fingerprint}:{base64.b64encode(answer.SerializeToString()).decode()}" \
+                    if prelude.request_id else ""
                 if state is stored.state:
                     # A request that changes nothing leaves the plan and its version alone, so it
                     # never makes a concurrent change retry; only its answer is remembered.
-                    if await self._store.remember_request(app_id, request_id, remembered):
+                    if await self._store.remember_request(app_id, prelude.request_id, remembered):
                         return answer
-                elif await self._store.commit_app(stored.version, state, request_id, remembered):
+                elif await self._store.commit_app(stored.version, state, prelude.request_id, remembered):
                     _audit(self._identify(context), state)
                     return answer
                 # Another replica wrote first (or answered this request id): read again after a pause.
@@ -209,16 +279,18 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
         finally:
             lock.release()
 
-    # Placeholders until issues 12 and 15 land; each is replaced by its implementation.
+    @grpc_errors
     async def ListApps(self, request: plan_pb2.ListAppsRequest,
                        context: grpc.aio.ServicerContext) -> plan_pb2.ListAppsResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "ListApps is not served yet")
-        raise AssertionError
-
-    async def PreviewPlanChange(self, request: plan_pb2.PreviewPlanChangeRequest,
-                                context: grpc.aio.ServicerContext) -> plan_pb2.PlanPreview:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "PreviewPlanChange is not served yet")
-        raise AssertionError
+        if request.page_size > _MAX_PAGE_SIZE:
+            raise InvalidArgument("page_size", f"must be at most {_MAX_PAGE_SIZE} (0 means {_DEFAULT_PAGE_SIZE})")
+        self._require_ready()
+        secret = await self._store.page_token_secret()
+        after = page_tokens.read(secret, request.page_token)
+        states, more = await self._store.list_apps(after, request.page_size or _DEFAULT_PAGE_SIZE)
+        return plan_pb2.ListAppsResponse(
+            apps=[self._answer(state, self._now(state)) for state in states],
+            next_page_token=page_tokens.issue(secret, states[-1].app_id) if more and states else "")
 
 
 def _audit(who: str, state: AppState) -> None:

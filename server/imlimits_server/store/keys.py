@@ -10,6 +10,14 @@ from dataclasses import dataclass
 
 # Deployment-wide settings whose change would alter the meaning of stored history.
 META_KEY = "imlimits:meta"
+# Sorted set (all scores 0) of every app id, zero-padded to APP_INDEX_WIDTH
+# digits so lexical order is numeric order: ListApps pages through it with
+# ZRANGE BYLEX. It is one key outside every app's hash tag, so on Redis Cluster
+# it lives in its own slot; an app is indexed before its first commit, so the
+# index never misses an app (it may name one whose creation failed, which a
+# listing skips).
+APP_INDEX_KEY = "imlimits:apps"
+APP_INDEX_WIDTH = 20  # digits of the largest uint64
 
 
 @dataclass(frozen=True)

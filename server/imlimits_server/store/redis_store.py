@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import secrets
 import uuid
 from dataclasses import dataclass
 from importlib import resources
@@ -22,7 +24,7 @@ from imlimits_server.core.errors import NotFound, app_not_found
 from imlimits_server.core.plans import AppState
 from imlimits_server.store.codec import decode_state, encode_state
 from imlimits_server.store.connections import Connection
-from imlimits_server.store.keys import META_KEY, AppKeys
+from imlimits_server.store.keys import APP_INDEX_KEY, APP_INDEX_WIDTH, META_KEY, AppKeys
 from imlimits_server.store.pipelined import ReplyError
 
 # Memberships released per script call when a group is destroyed: about a
@@ -66,6 +68,10 @@ def _flag(value: bool) -> str:
     return "1" if value else "0"
 
 
+def _indexed(app_id: int) -> str:
+    return str(app_id).zfill(APP_INDEX_WIDTH)
+
+
 def _check_result(app_id: int, reply: list[Any]) -> CheckResult:
     code = int(reply[0])
     if code == -1:
@@ -79,6 +85,7 @@ class RedisStore:
     def __init__(self, redis: Connection) -> None:
         self.redis = redis
         self._scripts = _load_scripts()
+        self._page_token_secret: bytes | None = None
 
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
         """EVALSHA: one round trip.
@@ -122,6 +129,38 @@ class RedisStore:
         """
         return bool(await self.redis.execute(
             "SET", AppKeys(app_id).request(request_id), stored_request, "NX", "EX", REQUEST_ID_TTL_SECONDS))
+
+    # Listing
+
+    async def index_app(self, app_id: int) -> None:
+        """Name the app in the app index; done before its creation commits, so a listing never misses it."""
+        await self.redis.execute("ZADD", APP_INDEX_KEY, 0, _indexed(app_id))
+
+    async def list_apps(self, after: int, count: int) -> tuple[list[AppState], bool]:
+        """Up to `count` apps with ids above `after`, ascending, and whether any app may follow them.
+
+        Index entries whose app never committed (a creation that failed after
+        indexing) are skipped, so a page is filled from further entries.
+        """
+        found: list[AppState] = []
+        start = f"({_indexed(after)}"
+        while len(found) < count:
+            indexed = await self.redis.execute("ZRANGEBYLEX", APP_INDEX_KEY, start, "+", "LIMIT", 0,
+                                               count - len(found))
+            if not indexed:
+                return found, False
+            stored = await asyncio.gather(*(self.load_app(int(app_id)) for app_id in indexed))
+            found += [app.state for app in stored if app.state is not None]
+            start = f"({indexed[-1]}"
+        more = await self.redis.execute("ZRANGEBYLEX", APP_INDEX_KEY, start, "+", "LIMIT", 0, 1)
+        return found, bool(more)
+
+    async def page_token_secret(self) -> bytes:
+        """The deployment's key for signing page tokens, shared by every replica through Redis."""
+        if self._page_token_secret is None:
+            await self.redis.execute("HSETNX", META_KEY, "page_token_secret", secrets.token_hex(32))
+            self._page_token_secret = str(await self.redis.execute("HGET", META_KEY, "page_token_secret")).encode()
+        return self._page_token_secret
 
     # Checks
 
