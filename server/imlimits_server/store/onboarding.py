@@ -23,7 +23,7 @@ from imlimits_server.store.redis_store import RedisStore
 # Memberships written by one script call: a few milliseconds of Redis time,
 # so checks of other apps never wait long behind an import. A record larger
 # than this is still applied by one call (each record is atomic).
-IMPORT_BATCH_MEMBERSHIPS = 4000
+IMPORT_BATCH_MEMBERSHIPS = 2000
 # Members read by one export call, and scan slices of the final passes.
 EXPORT_BATCH_MEMBERSHIPS = 20_000
 SCAN_SLICE = 500

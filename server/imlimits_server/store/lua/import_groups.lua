@@ -1,7 +1,8 @@
 -- ImportGroups: applies a batch of group records, each atomically (the batch
 -- as a whole is, too), with no limit checked: an import records what already
--- exists on the platform (grandfathered). A member is counted only when SADD
--- adds it, so a join racing the import is never lost nor counted twice.
+-- exists on the platform (grandfathered). A member is counted only when it is
+-- not yet in the set, read and written in one script, so a join racing the
+-- import is never lost nor counted twice.
 -- KEYS: lim, cnt, uc, gi, seen, then per record: g, m[, stage when replacing].
 -- ARGV: replace ('1'/'0'), ttl, records, then per record: group_id, type, owner, max_members, n, members...
 -- `seen` (hash group_id -> c created / u updated / s untouched) and the
@@ -48,16 +49,23 @@ for record = 1, tonumber(ARGV[3]) do
   local named = {}
   if owner ~= '' and group_type ~= 'av' then named[1] = owner end
   for i = first, last do named[#named + 1] = ARGV[i] end
-  for _, user in ipairs(named) do
-    if redis.call('SADD', members_key, user) == 1 then
-      redis.call('HINCRBY', KEYS[3], user, 1)
-      added = added + 1
-      changed = true
+  -- In slices: Lua's unpack is bounded (about 8000 values) and a record names up to 10,001 users.
+  for i = 1, #named, 1000 do
+    local slice = {unpack(named, i, math.min(i + 999, #named))}
+    local present = redis.call('SMISMEMBER', members_key, unpack(slice))
+    local newcomers, fresh = {}, {}
+    for j, user in ipairs(slice) do
+      if present[j] == 0 and not fresh[user] then
+        fresh[user] = true
+        newcomers[#newcomers + 1] = user
+      end
     end
+    record_newcomers(KEYS[3], members_key, newcomers)
+    added = added + #newcomers
+    if #newcomers > 0 then changed = true end
   end
   if replace and #named > 0 then
     local stage_key = KEYS[5 + (record - 1) * per_record + 3]
-    -- In slices: Lua's unpack is bounded (about 8000 values) and a record holds up to 10,001.
     for i = 1, #named, 1000 do redis.call('SADD', stage_key, unpack(named, i, math.min(i + 999, #named))) end
     redis.call('EXPIRE', stage_key, ttl)
   end
