@@ -33,7 +33,7 @@ def test_import_then_export(server: ServerProcess, app_id: int) -> None:
                             "room": (GroupType.AVCHATROOM, "host", {"u1"})}
         with pytest.raises(NotFound):
             list(client.admin.export_groups(app_id + 10**9))
-        with pytest.raises(InvalidArgument, match="record 1 .*members\\[0\\]"):
+        with pytest.raises(InvalidArgument, match=r"record 1 .*members\[0\]"):
             client.admin.import_groups(app_id, [GroupRecord("g", members=("x" * 33,))])
 
 
