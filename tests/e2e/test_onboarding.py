@@ -88,8 +88,13 @@ def test_existing_groups_gain_missing_members_across_records(limits: LimitServic
     assert (answer.groups_created, answer.groups_updated, answer.memberships_added) == (0, 1, 2)
     assert members_of(limits, trial, "g") == 5
     assert [groups_of(limits, trial, user) for user in "obcd"] == [1, 1, 1, 1]
-    refused(lambda: limits.ImportGroups(messages(trial, [record("g", type=PUBLIC)])), Code.INVALID_ARGUMENT,
-            "record 1 (group 'g'): type: group 'g' exists as GROUP_TYPE_WORK")
+    # Each record in a message of its own: batches in flight behind the refused one apply nothing.
+    refused(lambda: limits.ImportGroups(messages(trial, [record("before")], [record("g", type=PUBLIC)],
+                                                 *([record(f"after-{i}")] for i in range(8)))),
+            Code.INVALID_ARGUMENT, "record 2 (group 'g'): type: group 'g' exists as GROUP_TYPE_WORK")
+    assert members_of(limits, trial, "before") == 0
+    refused(lambda: members_of(limits, trial, "after-0"), Code.NOT_FOUND)
+    assert limits.GetUsage(limit_pb2.GetUsageRequest(app_id=trial)).groups == 2
 
 
 def test_replace_makes_named_groups_exactly_the_streams(limits: LimitServiceStub, trial: int) -> None:

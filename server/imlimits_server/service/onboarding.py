@@ -52,32 +52,35 @@ async def import_groups(store: RedisStore, messages: AsyncIterator[limit_pb2.Imp
                 app_id, replace = validation.app_id(message.app_id), message.replace
                 stream = GroupImport(store, app_id, replace)
             elif message.app_id != app_id:
+                await stream.settle()  # a refusal of an earlier record comes first
                 raise InvalidArgument("app_id", f"message {number} (from record {position + 1}) names app "
                                                 f"{message.app_id}, the stream's first message {app_id}: "
                                                 "every message of a stream names the same app")
             elif message.replace != replace:
+                await stream.settle()
                 raise InvalidArgument("replace", f"message {number} (from record {position + 1}) says "
                                                  f"{str(message.replace).lower()}, the stream's first message "
                                                  f"{str(replace).lower()}: every message says the same")
             records, refusal = _valid_prefix(message.groups, position)
-            try:
-                await stream.apply(records)
-            except RecordRefused as refused:
-                group_id = records[refused.index].group_id if refused.index < len(records) else ""
-                raise at_record(position + refused.index + 1, group_id, refused.error) from None
+            await stream.apply(records, position + 1)
             if refusal is not None:
+                await stream.settle()  # a refusal of an earlier record comes first
                 raise refusal
             position += len(records)
         if stream is None:
             return ImportReport()
         return await stream.finish()
+    except RecordRefused as refused:
+        await _discard(stream)
+        raise at_record(refused.position, refused.group_id, refused.error) from None
     except BaseException:
-        if stream is not None:
-            await _discard(stream)
+        await _discard(stream)
         raise
 
 
-async def _discard(stream: GroupImport) -> None:
+async def _discard(stream: GroupImport | None) -> None:
+    if stream is None:
+        return
     # The stream's state expires on its own; the refusal is what the caller needs to see.
     with contextlib.suppress(Exception):
         await stream.discard()

@@ -5,15 +5,26 @@
 -- import is never lost nor counted twice.
 -- KEYS: lim, cnt, uc, gi, seen, then per record: g, m[, stage when replacing].
 -- ARGV: replace ('1'/'0'), ttl, records, then per record: group_id, type, owner, max_members, n, members...
--- `seen` (hash group_id -> c created / u updated / s untouched) and the
--- `stage` sets (members named so far, for replace) belong to this stream.
+-- `seen` (hash group_id -> c created / u updated / s untouched, and the
+-- stream's totals under field names no group id can take) and the `stage`
+-- sets (members named so far, for replace) belong to this stream. Totals are
+-- kept with the writes, so a batch retried after a lost reply counts once.
 -- Returns {created, updated, added, applied, code, detail}: code 0, or the
 -- refusal of record `applied` + 1 (-1 unknown app, 60016 deactivated, -2 type
--- mismatch with detail the existing type); earlier records stay applied.
+-- mismatch with detail the existing type, -3 a batch behind a refused one);
+-- earlier records stay applied.
 local _, refusal = app_limits(KEYS[1])
 if refusal then return {0, 0, 0, 0, refusal[1], ''} end
+-- Batches sent behind a refused one apply nothing: no record after a refused record is applied.
+if redis.call('HEXISTS', KEYS[5], '\0refused') == 1 then return {0, 0, 0, 0, -3, ''} end
 local replace, ttl = ARGV[1] == '1', tonumber(ARGV[2])
 local created, updated, added = 0, 0, 0
+local function count_totals()
+  if created > 0 then redis.call('HINCRBY', KEYS[5], '\0created', created) end
+  if updated > 0 then redis.call('HINCRBY', KEYS[5], '\0updated', updated) end
+  if added > 0 then redis.call('HINCRBY', KEYS[5], '\0added', added) end
+  redis.call('EXPIRE', KEYS[5], ttl)
+end
 local per_record = replace and 3 or 2
 local arg = 4
 for record = 1, tonumber(ARGV[3]) do
@@ -25,6 +36,8 @@ for record = 1, tonumber(ARGV[3]) do
   local members_key = KEYS[5 + (record - 1) * per_record + 2]
   local existing = redis.call('HMGET', group_key, 't', 'o', 'mx')
   if existing[1] and existing[1] ~= group_type then
+    count_totals()
+    redis.call('HSET', KEYS[5], '\0refused', record)
     return {created, updated, added, record - 1, -2, existing[1]}
   end
   local state = redis.call('HGET', KEYS[5], group_id) or nil
@@ -74,5 +87,5 @@ for record = 1, tonumber(ARGV[3]) do
     redis.call('HSET', KEYS[5], group_id, state)
   end
 end
-redis.call('EXPIRE', KEYS[5], ttl)
+count_totals()
 return {created, updated, added, tonumber(ARGV[3]), 0, ''}
