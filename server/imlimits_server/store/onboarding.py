@@ -28,9 +28,9 @@ from imlimits_server.store.redis_store import RedisStore
 # Memberships written by one script call: a few milliseconds of Redis time,
 # so checks of other apps never wait long behind an import. A record larger
 # than this is still applied by one call (each record is atomic).
-IMPORT_BATCH_MEMBERSHIPS = 2000
+IMPORT_BATCH_MEMBERSHIPS = 1000
 # Members read by one export call, and scan slices of the final passes.
-EXPORT_BATCH_MEMBERSHIPS = 20_000
+EXPORT_BATCH_MEMBERSHIPS = 10_000
 SCAN_SLICE = 500
 # How long a stream's state outlives its last record (a server that died mid-stream leaves it behind).
 STREAM_STATE_TTL_SECONDS = 86_400
@@ -46,15 +46,16 @@ RETRY_PAUSES_SECONDS = (0.05, 0.1, 0.2, 0.5, 1.0)
 _TYPE_NAMES = {group_type.value: group_type.name for group_type in GroupType}
 
 
-async def _retried(call: Callable[[], Awaitable[Any]]) -> Any:
-    """Every step of an import is idempotent and keeps its totals in Redis, so a step whose answer was
-    lost (a timeout, a dropped connection) is sent again: a long import survives a slow moment of Redis."""
+async def _retried(call: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    """Every step of an import is idempotent and keeps its totals in Redis, and every step of an export
+    is a read, so a step whose answer was lost (a timeout, a dropped connection) is sent again: a long
+    import or export survives a slow moment of Redis."""
     for pause in RETRY_PAUSES_SECONDS:
         try:
-            return await call()
+            return await call(*args)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
             await asyncio.sleep(pause)
-    return await call()
+    return await call(*args)
 
 
 @dataclass(frozen=True)
@@ -162,10 +163,10 @@ class GroupImport:
         await self._store.redis.execute("DEL", self._seen)
 
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        return await _retried(lambda: self._store.run_script(name, keys, args))
+        return await _retried(self._store.run_script, name, keys, args)
 
     async def _run_command(self, *command: Any) -> Any:
-        return await _retried(lambda: self._store.redis.execute(*command))
+        return await _retried(self._store.redis.execute, *command)
 
     async def _named_groups(self) -> AsyncIterator[str]:
         cursor = "0"
@@ -211,14 +212,15 @@ async def export_groups(store: RedisStore, app_id: int) -> AsyncIterator[GroupRe
     to the app for an exact copy.
     """
     keys = AppKeys(app_id)
-    if not await store.redis.execute("EXISTS", keys.limits):
+    if not await _retried(store.redis.execute, "EXISTS", keys.limits):
         raise app_not_found(app_id)
     cursor = "0"
     while True:
-        cursor, group_ids = await store.redis.execute("SSCAN", keys.group_index, cursor, "COUNT", SCAN_SLICE)
+        cursor, group_ids = await _retried(store.redis.execute, "SSCAN", keys.group_index, cursor, "COUNT",
+                                           SCAN_SLICE)
         while group_ids:
-            reply = await store.run_script(
-                "export_groups", [keys.group_index],
+            reply = await _retried(
+                store.run_script, "export_groups", [keys.group_index],
                 [keys.group(""), keys.members(""), EXPORT_BATCH_MEMBERSHIPS, MAX_MEMBERS_PER_RECORD, *group_ids])
             group_ids = group_ids[int(reply[0]):]
             for group_id, type_value, owner, max_members, whole, *members in reply[1:]:
@@ -235,7 +237,8 @@ async def export_groups(store: RedisStore, app_id: int) -> AsyncIterator[GroupRe
 async def _member_slices(store: RedisStore, members_key: str) -> AsyncIterator[list[str]]:
     cursor, pending = "0", []
     while True:
-        cursor, batch = await store.redis.execute("SSCAN", members_key, cursor, "COUNT", MAX_MEMBERS_PER_RECORD)
+        cursor, batch = await _retried(store.redis.execute, "SSCAN", members_key, cursor, "COUNT",
+                                       MAX_MEMBERS_PER_RECORD)
         pending += batch
         while len(pending) >= MAX_MEMBERS_PER_RECORD or (cursor == "0" and pending):
             yield pending[:MAX_MEMBERS_PER_RECORD]
