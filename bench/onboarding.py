@@ -24,13 +24,18 @@ from google.protobuf import json_format
 from harness import ClusterProcess, RedisProcess, ServerProcess
 from imlimits_client import AsyncClient, Client, Edition, GroupRecord, GroupType
 
-IMPORTED, VIA_CLI, VIA_JOINS = 1_700_000_001, 1_700_000_002, 1_700_000_003
+IMPORTED, VIA_CLI, VIA_JOINS, IMPORTED_LIKE_JOINS = 1_700_000_001, 1_700_000_002, 1_700_000_003, 1_700_000_004
 
 
 def _records(groups: int, per_group: int, users: int) -> list[GroupRecord]:
     return [GroupRecord(f"g{index}", GroupType.PUBLIC, "",
                         tuple(f"user{(index * per_group + k) % users}" for k in range(per_group)))
             for index in range(groups)]
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _status_kib(pid: int, field: str) -> int:
@@ -61,7 +66,7 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=10_000)
     parser.add_argument("--members", type=int, default=100, help="members per group")
     parser.add_argument("--join-groups", type=int, default=1000,
-                        help="groups built through JoinGroup for the comparison (same sizes)")
+                        help="groups built through JoinGroup for the comparison (same group size and shape)")
     parser.add_argument("--cluster", action="store_true", help="on a 3-master Redis Cluster (no Redis memory)")
     parser.add_argument("--out", type=Path, default=Path("bench-results/onboarding.json"))
     args = parser.parse_args()
@@ -70,30 +75,39 @@ def main() -> None:
     redis_server: RedisProcess | ClusterProcess = ClusterProcess().start() if args.cluster else RedisProcess().start()
     redis_client = None if isinstance(redis_server, ClusterProcess) else redis_server.client()
     service = ServerProcess("--redis-url", redis_server.url).start()
+    redis_pid = redis_server.processes[0].pid if isinstance(redis_server, ClusterProcess) else redis_server.pid
     report: dict[str, Any] = {"memberships": memberships, "groups": args.groups, "cpus": os.cpu_count()}
     try:
         with Client(service.target, admin_timeout=60) as client:
-            for app in (IMPORTED, VIA_CLI, VIA_JOINS):
+            for app in (IMPORTED, VIA_CLI, VIA_JOINS, IMPORTED_LIKE_JOINS):
                 client.admin.create_app(app)
                 client.admin.upgrade(app, Edition.ULTIMATE, user_group_limit=5000)
             rss_before = _status_kib(service.pid, "VmRSS")
             memory_before = int(redis_client.info("memory")["used_memory"]) if redis_client else 0
+            cpu_before = _cpu_seconds(service.pid), _cpu_seconds(redis_pid)
             started = time.perf_counter()
             result = client.admin.import_groups(IMPORTED, records)
             seconds = time.perf_counter() - started
+            server_cpu, redis_cpu = _cpu_seconds(service.pid) - cpu_before[0], _cpu_seconds(redis_pid) - cpu_before[1]
             assert result.memberships_added == memberships, result
             memory_after = int(redis_client.info("memory")["used_memory"]) if redis_client else 0
             report["import"] = {
                 "seconds": seconds, "memberships_per_second": memberships / seconds,
                 "server_rss_mib_before": rss_before / 1024, "server_rss_mib_after": _status_kib(service.pid, "VmRSS")
                 / 1024, "server_peak_rss_mib": _status_kib(service.pid, "VmHWM") / 1024,
-                "redis_bytes_per_membership": (memory_after - memory_before) / memberships if redis_client else None}
+                "redis_bytes_per_membership": (memory_after - memory_before) / memberships if redis_client else None,
+                "server_cpu_us_per_membership": server_cpu / memberships * 1e6,
+                "redis_cpu_us_per_membership": redis_cpu / memberships * 1e6}
 
+            cpu_before = _cpu_seconds(service.pid), _cpu_seconds(redis_pid)
             started = time.perf_counter()
             exported = sum(len(record.members) for record in client.admin.export_groups(IMPORTED))
             seconds = time.perf_counter() - started
             assert exported == memberships
-            report["export"] = {"seconds": seconds, "memberships_per_second": memberships / seconds}
+            report["export"] = {
+                "seconds": seconds, "memberships_per_second": memberships / seconds,
+                "server_cpu_us_per_membership": (_cpu_seconds(service.pid) - cpu_before[0]) / memberships * 1e6,
+                "redis_cpu_us_per_membership": (_cpu_seconds(redis_pid) - cpu_before[1]) / memberships * 1e6}
 
         data = args.out.parent / "onboarding-groups.jsonl"
         data.parent.mkdir(parents=True, exist_ok=True)
@@ -110,11 +124,25 @@ def main() -> None:
                                 "file_mib": data.stat().st_size / 2**20}
         data.unlink()
 
-        joined = records[:args.join_groups]
+        # The JoinGroup path on a smaller set of the same shape (each user in 10 groups), and an import
+        # of that same set, so that memory per membership compares like with like.
+        join_memberships = args.join_groups * args.members
+        joined = _records(args.join_groups, args.members, max(args.members, join_memberships // 10))
+
+        def used_memory() -> int:
+            return int(redis_client.info("memory")["used_memory"]) if redis_client else 0
+
+        memory_before = used_memory()
         seconds = asyncio.run(_via_joins(service.target, joined))
-        join_memberships = len(joined) * args.members
+        join_bytes = (used_memory() - memory_before) / join_memberships
+        memory_before = used_memory()
+        with Client(service.target, admin_timeout=60) as client:
+            client.admin.import_groups(IMPORTED_LIKE_JOINS, joined)
+        import_bytes = (used_memory() - memory_before) / join_memberships
         report["join_path"] = {"memberships": join_memberships, "seconds": seconds,
-                               "memberships_per_second": join_memberships / seconds}
+                               "memberships_per_second": join_memberships / seconds,
+                               "redis_bytes_per_membership": join_bytes if redis_client else None,
+                               "redis_bytes_per_membership_imported": import_bytes if redis_client else None}
         report["import_over_join_path"] = report["import"]["memberships_per_second"] / \
             report["join_path"]["memberships_per_second"]
     finally:
@@ -127,12 +155,21 @@ def main() -> None:
           f"{', Redis Cluster' if args.cluster else ''}):")
     print(f"  import (client library): {imported['memberships_per_second']:,.0f} memberships/s "
           f"({imported['seconds']:.1f} s; target 100,000)")
+    print(f"    CPU per membership: server {imported['server_cpu_us_per_membership']:.2f} us, Redis "
+          f"{imported['redis_cpu_us_per_membership']:.2f} us"
+          + (" (one of the three masters)" if args.cluster else ""))
     print(f"  import (imlimits admin import, {report['cli_import']['file_mib']:.0f} MiB JSONL): "
           f"{report['cli_import']['memberships_per_second']:,.0f} memberships/s")
     print(f"  export: {exported_['memberships_per_second']:,.0f} memberships/s ({exported_['seconds']:.1f} s; "
           "target 200,000)")
+    print(f"    CPU per membership: server {exported_['server_cpu_us_per_membership']:.2f} us, Redis "
+          f"{exported_['redis_cpu_us_per_membership']:.2f} us")
+    print(f"  load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other work shares them)")
     if imported["redis_bytes_per_membership"] is not None:
-        print(f"  redis bytes per membership: {imported['redis_bytes_per_membership']:.1f}")
+        join = report["join_path"]
+        print(f"  redis bytes per membership: {imported['redis_bytes_per_membership']:.1f} at {memberships:,}; "
+              f"at {join['memberships']:,}: {join['redis_bytes_per_membership_imported']:.1f} imported, "
+              f"{join['redis_bytes_per_membership']:.1f} through JoinGroup")
     print(f"  server RSS: {imported['server_rss_mib_before']:.0f} MiB before, {imported['server_rss_mib_after']:.0f} "
           f"MiB after, peak {imported['server_peak_rss_mib']:.0f} MiB")
     print(f"  JoinGroup path, same run: {report['join_path']['memberships_per_second']:,.0f} memberships/s; "

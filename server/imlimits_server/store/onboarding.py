@@ -23,7 +23,6 @@ from imlimits_server.core.editions import COMMUNITY_MEMBER_LIMIT
 from imlimits_server.core.errors import FailedPrecondition, InvalidArgument, PlanError, app_not_found
 from imlimits_server.core.onboarding import MAX_MEMBERS_PER_RECORD, GroupRecord, ImportReport, OverLimit
 from imlimits_server.store.keys import AppKeys
-from imlimits_server.store.pipelined import NotConnected
 from imlimits_server.store.redis_store import RedisStore
 
 # Memberships written by one script call: a few milliseconds of Redis time,
@@ -41,9 +40,9 @@ PIPELINE_DEPTH = 4
 # import_groups.lua's answer for a batch behind a refused one: nothing of it was applied.
 _AFTER_A_REFUSAL = -3
 
-# Pauses before sending an import or export step again whose answer was lost (about 5 s in all); then
+# Pauses before sending an import or export step again whose answer was lost (about 3 s in all); then
 # the error is the caller's.
-RETRY_PAUSES_SECONDS = (0.05, 0.1, 0.2, 0.5, 1.0, 1.0, 1.0, 1.0)
+RETRY_PAUSES_SECONDS = (0.05, 0.1, 0.2, 0.5, 1.0, 1.0)
 
 _TYPE_NAMES = {group_type.value: group_type.name for group_type in GroupType}
 
@@ -53,14 +52,12 @@ async def _retried(call: Callable[..., Awaitable[Any]], *args: Any) -> Any:
 
     Every step of an import is idempotent and keeps its totals in Redis, and
     every step of an export is a read, so a long import or export survives a
-    slow moment of Redis. A Redis that refuses connections is not waited for:
-    that is UNAVAILABLE at once.
+    slow moment of Redis (a connection that took too long to open included).
+    A Redis that is down makes it UNAVAILABLE after about 3 seconds.
     """
     for pause in RETRY_PAUSES_SECONDS:
         try:
             return await call(*args)
-        except NotConnected:
-            raise
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
             await asyncio.sleep(pause)
     return await call(*args)
