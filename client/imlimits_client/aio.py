@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, cast
 
 import grpc
 
-from imlimits.v1 import limit_pb2_grpc, plan_pb2_grpc
-from imlimits_client import calls
+from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2_grpc
+from imlimits_client import calls, onboarding
 from imlimits_client.calls import Call, R
 from imlimits_client.errors import from_rpc_error
 from imlimits_client.policy import Attempts, OnUnavailable, RetryPolicy, unavailable_answer
@@ -21,7 +21,9 @@ from imlimits_client.types import (
     Bill,
     CheckResult,
     Edition,
+    GroupRecord,
     GroupType,
+    ImportResult,
     PlanChange,
     PlanPreview,
     Released,
@@ -168,3 +170,34 @@ class AdminClient:
     async def list_apps(self, page_size: int = 0, page_token: str = "") -> AppPage:
         """One page of apps by ascending app_id; `page_size` 0 means the server's default (100)."""
         return await self._client.run(calls.list_apps(page_size, page_token))
+
+    async def import_groups(self, app_id: int, records: Iterable[GroupRecord] | AsyncIterable[GroupRecord],
+                            replace: bool = False, timeout: float | None = None) -> ImportResult:
+        """Record the platform's existing groups (no limit checked); see docs/onboarding.md.
+
+        If `records` raises, the stream is cancelled (what was sent stays
+        applied, nothing is replaced) and that exception is raised here.
+        """
+        guarded = onboarding.AsyncGuarded(records)
+        stub = self._client._stubs["check"]
+        call = stub.ImportGroups(onboarding.async_requests(app_id, guarded, replace), timeout=timeout,
+                                 metadata=self._client._metadata)
+        guarded.start(call.cancel)
+        try:
+            return ImportResult.from_proto(await call)
+        except (grpc.RpcError, asyncio.CancelledError) as rpc_error:
+            if guarded.failure is not None:
+                raise guarded.failure from None
+            if isinstance(rpc_error, asyncio.CancelledError):
+                raise
+            raise from_rpc_error(rpc_error) from None
+
+    async def export_groups(self, app_id: int, timeout: float | None = None) -> AsyncIterator[GroupRecord]:
+        """Every group of the app, in records of at most 10,000 members."""
+        stub = self._client._stubs["check"]
+        try:
+            async for message in stub.ExportGroups(limit_pb2.ExportGroupsRequest(app_id=app_id), timeout=timeout,
+                                                   metadata=self._client._metadata):
+                yield GroupRecord.from_proto(message)
+        except grpc.RpcError as rpc_error:
+            raise from_rpc_error(rpc_error) from None

@@ -20,7 +20,7 @@ from typing import Any
 
 import grpc
 
-from imlimits_client import display
+from imlimits_client import display, onboarding_cli
 from imlimits_client.errors import ImlimitsError, InvalidArgument, PermissionDenied, Unauthenticated, Unavailable
 from imlimits_client.sync import Client
 from imlimits_client.types import App, CheckResult, Edition, GroupType, Released
@@ -140,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     leave.add_argument("users", nargs="+", metavar="USER")
     destroy = check_commands.add_parser("destroy", parents=[common, app_id], help="DestroyGroup")
     destroy.add_argument("group")
+    onboarding_cli.add_parsers(app_commands, admin_commands, common, app_id)
     return parser
 
 
@@ -246,6 +247,20 @@ _COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace, Client], O
     ("check", "leave"): lambda args, client: _released(client.check.leave_group(args.app, args.group, args.users)),
     ("check", "destroy"): lambda args, client: _released(client.check.destroy_group(args.app, args.group)),
 }
+
+
+def _onboarding(handler: Callable[[argparse.Namespace, Client], onboarding_cli.Answer],
+                ) -> Callable[[argparse.Namespace, Client], Outcome]:
+    def run(args: argparse.Namespace, client: Client) -> Outcome:
+        try:
+            return Outcome(*handler(args, client))
+        except onboarding_cli.InputError as error:
+            raise UsageError(str(error)) from None
+
+    return run
+
+
+_COMMANDS.update({key: _onboarding(handler) for key, handler in onboarding_cli.COMMANDS.items()})
 
 
 def _connection(args: argparse.Namespace) -> tuple[str | None, grpc.ChannelCredentials | None]:

@@ -207,6 +207,54 @@ class Verification:
                    tuple(Drift(d.subject, d.recorded, d.actual) for d in message.drifts), message.repaired)
 
 
+@dataclass(frozen=True)
+class GroupRecord:
+    """A group as it exists on the platform, for ImportGroups and from ExportGroups.
+
+    A group with more than 10,000 members continues in further records with the same group_id.
+    """
+
+    group_id: str
+    type: GroupType = GroupType.WORK
+    owner: str = ""
+    members: tuple[str, ...] = ()
+    max_members: int = 0
+
+    @classmethod
+    def from_proto(cls, message: limit_pb2.GroupRecord) -> GroupRecord:
+        return cls(message.group_id, GroupType(message.type), message.owner, tuple(message.members),
+                   message.max_members)
+
+    def to_proto(self) -> limit_pb2.GroupRecord:
+        return limit_pb2.GroupRecord(group_id=self.group_id, type=self.type.value, owner=self.owner,
+                                     members=self.members, max_members=self.max_members)
+
+
+@dataclass(frozen=True)
+class OverLimit:
+    kind: str  # "av_rooms", "group_members" or "user_groups"
+    subject: str  # the group or user; empty for av_rooms
+    limit: int
+    current: int
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    groups_created: int
+    groups_updated: int
+    memberships_added: int
+    memberships_removed: int
+    over_limit: tuple[OverLimit, ...]  # at most 1000 entries
+    over_limit_total: int  # all of them
+
+    @classmethod
+    def from_proto(cls, message: limit_pb2.ImportGroupsResponse) -> ImportResult:
+        return cls(message.groups_created, message.groups_updated, message.memberships_added,
+                   message.memberships_removed,
+                   tuple(OverLimit(o.kind, o.subject, o.limit, o.current) for o in message.over_limit),
+                   message.over_limit_total)
+
+
 def _code(value: int) -> ImCode | int:
     """A newer server may answer a code this client does not know: it stays visible as a plain int."""
     try:

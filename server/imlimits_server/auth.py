@@ -23,7 +23,8 @@ import grpc
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 _CHECK_PREFIX = "/imlimits.v1.LimitService/"
 # On LimitService but an operator's action (it may rewrite counts): admin tokens only.
-_ADMIN_ONLY = {"/imlimits.v1.LimitService/VerifyUsage"}
+_ADMIN_ONLY = {"/imlimits.v1.LimitService/VerifyUsage", "/imlimits.v1.LimitService/ImportGroups",
+               "/imlimits.v1.LimitService/ExportGroups"}
 
 
 class AuthConfigError(ValueError):

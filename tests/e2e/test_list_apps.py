@@ -61,9 +61,9 @@ def test_a_token_the_server_did_not_issue_is_invalid_argument(plans: PlanService
 
 def test_page_sizes_tokens_across_replicas_and_deployments(own_redis: RedisProcess) -> None:
     """0 means 100 and 1000 is served; a token of one replica is good on another, not on another deployment."""
-    first, second = (ServerProcess("--redis-url", own_redis.url).start() for _ in range(2))
+    first, second = (ServerProcess("--redis-url", own_redis.url, "--redis-timeout", "1").start() for _ in range(2))
     other_redis = RedisProcess().start()
-    other = ServerProcess("--redis-url", other_redis.url).start()
+    other = ServerProcess("--redis-url", other_redis.url, "--redis-timeout", "1").start()
     try:
         with grpc.insecure_channel(first.target) as a, grpc.insecure_channel(second.target) as b, \
                 grpc.insecure_channel(other.target) as c:

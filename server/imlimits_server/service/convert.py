@@ -26,6 +26,7 @@ _GROUP_TYPES = {
     limit_pb2.GROUP_TYPE_AVCHATROOM: GroupType.AVCHATROOM,
     limit_pb2.GROUP_TYPE_COMMUNITY: GroupType.COMMUNITY,
 }
+_GROUP_TYPE_NUMBERS = {group_type: number for number, group_type in _GROUP_TYPES.items()}
 
 
 def edition(field: str, number: int) -> Edition:
@@ -40,6 +41,10 @@ def group_type(number: int) -> GroupType:
         return _GROUP_TYPES[limit_pb2.GroupType.ValueType(number)]
     except KeyError:
         raise InvalidArgument("type", f"must be a GROUP_TYPE_* value other than UNSPECIFIED, got {number}") from None
+
+
+def group_type_number(value: GroupType) -> limit_pb2.GroupType.ValueType:
+    return _GROUP_TYPE_NUMBERS[value]
 
 
 def timestamp(at: datetime) -> Timestamp:

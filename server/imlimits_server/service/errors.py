@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -72,3 +72,23 @@ def grpc_errors(handler: _Handler) -> _Handler:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"redis unavailable, retry later: {error}")
 
     return wrapper  # type: ignore[return-value]
+
+
+_END = object()
+
+
+def grpc_stream_errors(handler: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+    """grpc_errors for a server-streaming method: each step of the stream is mapped the same way."""
+
+    @functools.wraps(handler)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        items = handler(self, request, context)
+
+        @grpc_errors
+        async def step(_self: Any, _request: Any, _context: grpc.aio.ServicerContext) -> Any:
+            return await anext(items, _END)
+
+        while (item := await step(self, request, context)) is not _END:
+            yield item
+
+    return wrapper

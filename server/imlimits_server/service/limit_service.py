@@ -8,8 +8,8 @@ import grpc
 
 from imlimits.v1 import limit_pb2, limit_pb2_grpc
 from imlimits_server.core.checks import GroupType
-from imlimits_server.service import convert, validation
-from imlimits_server.service.errors import grpc_errors
+from imlimits_server.service import convert, onboarding, validation
+from imlimits_server.service.errors import grpc_errors, grpc_stream_errors
 from imlimits_server.store.redis_store import RedisStore
 
 
@@ -104,12 +104,13 @@ class LimitService(limit_pb2_grpc.LimitServiceServicer):
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Stream is not served yet")
         yield limit_pb2.CheckResult()
 
-    async def ImportGroups(self, request_iterator: object,
+    @grpc_errors
+    async def ImportGroups(self, request_iterator: AsyncIterator[limit_pb2.ImportGroupsRequest],
                            context: grpc.aio.ServicerContext) -> limit_pb2.ImportGroupsResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "ImportGroups is not served yet")
-        raise AssertionError
+        return onboarding.import_response(await onboarding.import_groups(self._store, request_iterator))
 
+    @grpc_stream_errors
     async def ExportGroups(self, request: limit_pb2.ExportGroupsRequest,
                            context: grpc.aio.ServicerContext) -> AsyncIterator[limit_pb2.GroupRecord]:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "ExportGroups is not served yet")
-        yield limit_pb2.GroupRecord()
+        async for record in onboarding.exported(self._store, validation.app_id(request.app_id)):
+            yield record

@@ -73,3 +73,11 @@ class AppKeys:
     def tombstone(self, token: str) -> str:
         """Set: members of a destroyed group, released in batches."""
         return f"{self.tag}:dm:{token}"
+
+    def import_seen(self, stream: str) -> str:
+        """Hash: group id -> c (created), u (updated), s (named, unchanged) by one import stream."""
+        return f"{self.tag}:imp:{stream}"
+
+    def import_stage(self, stream: str, group_id: str) -> str:
+        """Set: the members one replacing import stream named so far for a group."""
+        return f"{self.tag}:imp:{stream}:s:{group_id}"

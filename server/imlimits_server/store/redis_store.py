@@ -34,8 +34,9 @@ DESTROY_BATCH = 1000
 # retry that spans a day boundary.
 REQUEST_ID_TTL_SECONDS = 2 * 86_400
 
-_CHECK_SCRIPTS = ("create_group", "join_group", "leave_group", "destroy_group", "drain_members")
-_PLAIN_SCRIPTS = ("usage", "load_app", "commit_app", "recount_user", "recount_groups")
+_CHECK_SCRIPTS = ("create_group", "join_group", "leave_group", "destroy_group", "drain_members", "import_groups",
+                  "replace_members", "over_limit")
+_PLAIN_SCRIPTS = ("usage", "load_app", "commit_app", "recount_user", "recount_groups", "export_groups")
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,10 @@ class RedisStore:
         self.redis = redis
         self._scripts = _load_scripts()
         self._page_token_secret: bytes | None = None
+
+    async def run_script(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        """For the store's other modules (onboarding): one script, as every method here runs them."""
+        return await self._run(name, keys, args)
 
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
         """EVALSHA: one round trip.

@@ -1,0 +1,27 @@
+-- ImportGroups with replace, at the stream's end: releases, one bounded slice
+-- at a time, the members of a group that the stream did not name for it.
+-- KEYS: g, m, stage, uc, seen. ARGV: cursor, count, group_id. Returns next_cursor;
+-- the stage set is dropped with the last slice. A group destroyed meanwhile
+-- has nothing left to replace. Like import_groups.lua it keeps the stream's
+-- totals in `seen`, so a slice retried after a lost reply counts once.
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[3])
+  return '0'
+end
+local scanned = redis.call('SSCAN', KEYS[2], ARGV[1], 'COUNT', tonumber(ARGV[2]))
+local leaving = {}
+for _, user in ipairs(scanned[2]) do
+  if redis.call('SISMEMBER', KEYS[3], user) == 0 and redis.call('SREM', KEYS[2], user) == 1 then
+    leaving[#leaving + 1] = user
+  end
+end
+release_users(KEYS[4], leaving)
+if #leaving > 0 then
+  redis.call('HINCRBY', KEYS[5], '\0removed', #leaving)
+  if redis.call('HGET', KEYS[5], ARGV[3]) == 's' then
+    redis.call('HSET', KEYS[5], ARGV[3], 'u')
+    redis.call('HINCRBY', KEYS[5], '\0updated', 1)
+  end
+end
+if scanned[1] == '0' then redis.call('DEL', KEYS[3]) end
+return scanned[1]
