@@ -180,9 +180,8 @@ def _parser() -> argparse.ArgumentParser:
                                                              "(default: off)")
     plan.add_argument("--request-id", type=_text, metavar="ID",
                       help="makes a retry safe: the same id returns the first answer (default: a new id)")
-    plan.add_argument("--at", type=_at, metavar="TIME",
-                      help=f"when the change happened, {AT_FORMAT}; the server must run with --trust-client-time "
-                           "(default: now)")
+    at_help = f"when it happened, {AT_FORMAT}; the server must run with --trust-client-time (default: now)"
+    plan.add_argument("--at", type=_at, metavar="TIME", help=at_help)
 
     parser = _Parser(
         prog="imlimits", parents=[_global_options(top=True)], formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -203,6 +202,7 @@ def _parser() -> argparse.ArgumentParser:
     create = command(app_commands, "create", "register an app on TRIAL", common, app_id)
     create.add_argument("--request-id", type=_text, metavar="ID",
                         help="makes a retry safe: the same id returns the first answer (default: a new id)")
+    create.add_argument("--at", type=_at, metavar="TIME", help=at_help)
     command(app_commands, "show", "the plan, the limits enforced now and what may still change this month",
             common, app_id)
     upgrade = command(app_commands, "upgrade", "leave TRIAL for PRO or ULTIMATE, with add-ons",
@@ -218,6 +218,7 @@ def _parser() -> argparse.ArgumentParser:
                             help="do not ask to type the app id (default: ask; no answer is exit 2)")
     deactivate.add_argument("--request-id", type=_text, metavar="ID",
                             help="makes a retry safe: the same id returns the first answer (default: a new id)")
+    deactivate.add_argument("--at", type=_at, metavar="TIME", help=at_help)
     command(app_commands, "history", "every plan change, oldest first, implicit adjustments marked",
             common, app_id)
 
@@ -291,7 +292,7 @@ class Outcome:
 
 
 def _app_create(args: argparse.Namespace, client: Client) -> Outcome:
-    app = client.admin.create_app(args.app, request_id=args.request_id)
+    app = client.admin.create_app(args.app, request_id=args.request_id, at=args.at)
     return Outcome(app, display.app(app))
 
 
@@ -324,7 +325,7 @@ def _app_change(args: argparse.Namespace, client: Client) -> Outcome:
 
 def _app_deactivate(args: argparse.Namespace, client: Client) -> Outcome:
     _confirm_deactivation(args)
-    app = client.admin.deactivate(args.app, request_id=args.request_id)
+    app = client.admin.deactivate(args.app, request_id=args.request_id, at=args.at)
     return Outcome(app, display.app(app))
 
 

@@ -83,13 +83,13 @@ def _lines(state: AppState, month: Month, tz: ZoneInfo, prices: Prices) -> list[
              if deactivated and deactivated[0] < end else "")
     if edition_changes:
         changed_on = _day(edition_changes[0].at, tz)
-        why = (f"rule 调整业务版本当月 (edition adjusted on {changed_on}): {month} is charged at its configuration "
-               f"on {month.first_day().isoformat()}; what changed is charged from "
-               f"{month.next().first_day().isoformat()}{ended}")
+        why = (f"month of an edition change (调整业务版本当月; edition adjusted on {changed_on}): "
+               f"charged at the configuration of {month.first_day().isoformat()}, "
+               f"what changed from {month.next().first_day().isoformat()}{ended}")
         return _charge(month_start, prices, why)
     held = [month_start, *(event.after for event in in_month)]
-    why = (f"rule 调整业务版本次月及以后 (no edition adjustment in {month}): "
-           f"each item is charged at the highest level it held in {month}{ended}")
+    why = (f"month without an edition change (调整业务版本次月及以后): "
+           f"charged at the highest level held in {month}{ended}")
     return _charge(_highest(held), prices, why)
 
 
