@@ -151,10 +151,13 @@ def history(changes: Sequence[PlanChange]) -> str:
 
 
 def bill(app_id: int, value: Bill) -> str:
-    """`value` as spelled_bill gives it."""
+    """`value` as spelled_bill gives it. The rule the lines share is printed once, above them."""
+    rules = {line.reason.rpartition("; ")[0] for line in value.lines}
+    rule = rules.pop() if len(rules) == 1 else ""
     rows = [(line.item, line.level or "-", "yes" if line.charged else "no", money(line.amount, value.currency),
-             line.reason) for line in value.lines]
+             line.reason.rpartition("; ")[2] if rule else line.reason) for line in value.lines]
     return (f"bill {value.month} of app {app_id}, issued on {value.issued_on}\n"
+            + (f"rule: {rule}\n" if rule else "")
             + table(("ITEM", "LEVEL", "CHARGED", "AMOUNT", "REASON"), rows)
             + f"\ntotal {money(value.total, value.currency)}")
 

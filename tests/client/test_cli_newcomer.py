@@ -239,3 +239,6 @@ def test_bills_of_two_months_read_as_one_rule(server: ServerProcess, client: Cli
                                          "nothing is charged after 2025-11")
                for line in november["lines"])
     assert (october["total"], november["total"]) == (0, 99900)
+    table_lines = imlimits("bill", str(app_id), "2025-11", target=server.target).stdout.splitlines()
+    assert table_lines[1].startswith("rule: month without an edition change (调整业务版本次月及以后)")
+    assert table_lines[3].split() == ["edition", "PRO", "yes", "999.00", "CNY", "PRO", "is", "charged"]
