@@ -68,7 +68,7 @@ class _Parser(argparse.ArgumentParser):
     """Bad input is one line, naming where to read more, rather than the whole usage text."""
 
     def error(self, message: str) -> Any:
-        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
 # Argument types: bad input is a one-line usage error (exit 2) before anything is sent.
@@ -443,7 +443,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except UsageError as error:
+        print(f"imlimits: {error}", file=sys.stderr)
+        if "--json" in argv:  # the options were not understood, but the wish for JSON was plain
+            print(json.dumps(_error_data(error, str(error)), ensure_ascii=False, indent=2))
+        return EXIT_USAGE
     try:
         status = _run(args)
         sys.stdout.flush()

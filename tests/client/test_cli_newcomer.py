@@ -86,6 +86,13 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str | bytes], names: str) -
     assert names in one_line_error(done)
 
 
+def test_bad_input_with_json_is_a_json_error_too() -> None:
+    done = imlimits("app", "show", "-5", "--json")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    data = json.loads(done.stdout)
+    assert data["status"] == "USAGE_ERROR" and "must be a whole number" in data["message"]
+
+
 def test_json_errors_carry_status_message_and_violations(server: ServerProcess, client: Client,
                                                          app_id: int) -> None:
     unknown = imlimits("app", "show", str(app_id), "--json", target=server.target)
