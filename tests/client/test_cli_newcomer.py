@@ -73,17 +73,29 @@ def test_version() -> None:
     (["check", "join", "1", b"\xff\xfe", "alice"], "not valid UTF-8"),
     (["check", "join", "1", "team", b"bob\xff"], "not valid UTF-8"),
     (["app", "show", "-5"], "must be a whole number from 1 to 18446744073709551615"),
-    (["app", "show", "99999999999999999999"], "must be from 1 to 18446744073709551615"),
-    (["app", "change", "1", "--user-groups", "99999999999"], "must be from 0 to 4294967295"),
-    (["--timeout", "0", "app", "show", "1"], "must be more than 0 seconds"),
-    (["app", "show", "1", "--timeout", "-3"], "must be more than 0 seconds"),
-    (["bill", "1", "2026-13"], "give a month as YYYY-MM"),
-    (["app", "change", "1"], "say what to change: --edition"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args: list[str | bytes], names: str) -> None:
     done = imlimits(*args)
     assert done.returncode == 2
     assert names in one_line_error(done)
+
+
+@pytest.mark.parametrize(("args", "names"), [
+    (["check", "join", "1", "team", "bob\udcff"], "not valid UTF-8"),  # how Python hands on such argv bytes
+    (["app", "show", "99999999999999999999"], "must be from 1 to 18446744073709551615"),
+    (["app", "change", "1", "--user-groups", "99999999999"], "must be from 0 to 4294967295"),
+    (["--timeout", "0", "app", "show", "1"], "must be more than 0 seconds"),
+    (["app", "show", "1", "--timeout", "-3"], "must be more than 0 seconds"),
+    (["app", "show", "1", "--timeout", "nan"], "must be more than 0 seconds"),
+    (["bill", "1", "2026-13"], "give a month as YYYY-MM"),
+    (["app", "change", "1"], "say what to change: --edition"),
+    (["app", "show"], "the following arguments are required: APP"),
+])
+def test_more_bad_input_in_process(args: list[str], names: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The same main() as the command, without a process each: nothing here reaches a server."""
+    assert cli_module.main([*args, "--target", UNREACHABLE]) == 2
+    err = capsys.readouterr().err
+    assert names in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_bad_input_with_json_is_a_json_error_too() -> None:
