@@ -32,7 +32,7 @@ debian-packages:
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(PACKAGES) >/dev/null
 
 run: $(VENV)/.runtime redis-server
-	@echo "imlimits: serving on $(LISTEN). The command line, from another shell in $(CURDIR):"
+	@echo "imlimits: starting on $(LISTEN). The command line, from another shell in $(CURDIR):"
 	@echo '  export PATH="$$PWD/.venv/bin:$$PATH"; imlimits --help'
 	$(VENV)/bin/imlimits-server --listen $(LISTEN)
 
