@@ -10,10 +10,16 @@ GOOGLEAPIS = $$($(PY) -c 'import pathlib, google.rpc.status_pb2 as s; print(path
 
 .PHONY: run test test-cluster lint proto bench soak redis-server browser debian-packages clean
 
-$(VENV)/.installed: pyproject.toml
+# Two stamps: .runtime (the service and the command line: what `make run` needs) and
+# .installed (plus the dev tools: pytest, hypothesis, ruff, mypy, grpcio-tools).
+$(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { $(MAKE) --no-print-directory debian-packages PACKAGES=python3-venv && \
 	  $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.runtime
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
@@ -33,8 +39,10 @@ debian-packages:
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(PACKAGES) >/dev/null
 
 # The server and, beside it, the web console; Ctrl-C stops both.
-run: $(VENV)/.installed redis-server
+run: $(VENV)/.runtime redis-server
 	@echo "imlimits: gRPC server on $(LISTEN); web console: open http://$(CONSOLE_LISTEN)/"
+	@echo "The command line, from another shell in $(CURDIR):"
+	@echo '  export PATH="$$PWD/.venv/bin:$$PATH"; imlimits --help'
 	@$(VENV)/bin/imlimits-server --listen $(LISTEN) & server=$$!; \
 	  trap 'kill $$server 2>/dev/null; wait $$server' EXIT INT TERM; \
 	  $(VENV)/bin/imlimits-console --listen $(CONSOLE_LISTEN) --target $(LISTEN)
@@ -66,6 +74,6 @@ bench: $(VENV)/.installed redis-server
 test-cluster: $(VENV)/.installed redis-server
 	IMLIMITS_TEST_REDIS=cluster $(PY) -m pytest -q tests/e2e tests/client tests/store/test_checks_model.py $(PYTEST_ARGS)
 
-# Bounded soak (about 90 s): mixed load from several processes, Redis killed and restarted midway.
+# Bounded soak (about 70 s): mixed load from several processes, Redis killed and restarted midway.
 soak: $(VENV)/.installed redis-server
 	PYTHONPATH=tests $(PY) -m bench.soak $(SOAK_ARGS)

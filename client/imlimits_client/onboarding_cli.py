@@ -38,17 +38,22 @@ class InputError(Exception):
     """A line of the import file is not a GroupRecord; raised before anything from that line on is sent."""
 
 
-def add_parsers(app_commands: Any, admin_commands: Any, common: argparse.ArgumentParser,
+# How cli.py makes a command's parser: (subparsers, name, summary, *parents) -> parser.
+CommandFactory = Callable[..., argparse.ArgumentParser]
+
+
+def add_parsers(command: CommandFactory, app_commands: Any, admin_commands: Any, common: argparse.ArgumentParser,
                 app_id: argparse.ArgumentParser) -> None:
-    app_commands.add_parser("list", parents=[common], help="every app, by app id")
-    load = admin_commands.add_parser(
-        "import", parents=[common, app_id],
-        help="record the platform's existing groups (JSON Lines, one GroupRecord a line; see docs/onboarding.md)")
-    load.add_argument("file", metavar="FILE", help="the JSON Lines file, or - for standard input")
+    command(app_commands, "list", "every app, by app id", common)
+    load = command(admin_commands, "import", "record the platform's existing groups (JSON Lines, one GroupRecord "
+                                             "a line; see docs/onboarding.md)", common, app_id)
+    load.add_argument("file", metavar="FILE", help="the JSON Lines file, or - for standard input (required)")
     load.add_argument("--replace", action="store_true",
-                      help="make each group in the file have exactly the file's members (others are released)")
-    dump = admin_commands.add_parser("export", parents=[common, app_id], help="every group, as JSON Lines")
-    dump.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
+                      help="make each group in the file have exactly the file's members, others released "
+                           "(default: only add)")
+    dump = command(admin_commands, "export", "every group, as JSON Lines", common, app_id)
+    dump.add_argument("-o", "--output", metavar="FILE",
+                      help="write here instead of standard output (default: standard output)")
 
 
 def _app_list(args: argparse.Namespace, client: Client) -> Answer:

@@ -26,7 +26,15 @@ if _version_not_supported:
 
 
 class LimitServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """The checks (docs/checks.md). Each is atomic: admitted and counted, or refused
+    with an IM code and nothing recorded. Codes, first cause first: 60016 app
+    deactivated, 10010 no such group, 10025 id in use by this owner's group, 10021
+    id in use, 10007 AVChatRoom with members, 10059 Community needs ULTIMATE, 10036
+    AVChatRooms, 10038 the plan's member limit, 10014 the group's own max_members,
+    10037 user_group_limit. gRPC errors are for what is not a quota answer:
+    INVALID_ARGUMENT (malformed input), NOT_FOUND (unknown app), UNAUTHENTICATED,
+    PERMISSION_DENIED, UNAVAILABLE (Redis did not answer in time).
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -92,46 +100,61 @@ class LimitServiceStub:
 
 
 class LimitServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """The checks (docs/checks.md). Each is atomic: admitted and counted, or refused
+    with an IM code and nothing recorded. Codes, first cause first: 60016 app
+    deactivated, 10010 no such group, 10025 id in use by this owner's group, 10021
+    id in use, 10007 AVChatRoom with members, 10059 Community needs ULTIMATE, 10036
+    AVChatRooms, 10038 the plan's member limit, 10014 the group's own max_members,
+    10037 user_group_limit. gRPC errors are for what is not a quota answer:
+    INVALID_ARGUMENT (malformed input), NOT_FOUND (unknown app), UNAUTHENTICATED,
+    PERMISSION_DENIED, UNAVAILABLE (Redis did not answer in time).
+    """
 
     def CreateGroup(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A group with its owner (a member, except in an AVChatRoom) and initial members.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CreateRoom(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """An AVChatRoom: CreateGroup of that type without members; it holds a room slot until destroyed.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def JoinGroup(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """New members; users already in the group are not counted again.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def LeaveGroup(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Releases memberships; leaving twice releases once.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DestroyGroup(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Stops the group admitting at once; its memberships are released in bounded batches.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetUsage(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Counts and the limits enforced now; NOT_FOUND for an unknown group.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def VerifyUsage(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Recounts from the membership sets and lists drift; with repair, sets each count to its recount.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -227,7 +250,15 @@ def add_LimitServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class LimitService:
-    """Missing associated documentation comment in .proto file."""
+    """The checks (docs/checks.md). Each is atomic: admitted and counted, or refused
+    with an IM code and nothing recorded. Codes, first cause first: 60016 app
+    deactivated, 10010 no such group, 10025 id in use by this owner's group, 10021
+    id in use, 10007 AVChatRoom with members, 10059 Community needs ULTIMATE, 10036
+    AVChatRooms, 10038 the plan's member limit, 10014 the group's own max_members,
+    10037 user_group_limit. gRPC errors are for what is not a quota answer:
+    INVALID_ARGUMENT (malformed input), NOT_FOUND (unknown app), UNAUTHENTICATED,
+    PERMISSION_DENIED, UNAVAILABLE (Redis did not answer in time).
+    """
 
     @staticmethod
     def CreateGroup(request,

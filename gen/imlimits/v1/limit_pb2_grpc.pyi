@@ -29,17 +29,34 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class LimitServiceStub:
+    """The checks (docs/checks.md). Each is atomic: admitted and counted, or refused
+    with an IM code and nothing recorded. Codes, first cause first: 60016 app
+    deactivated, 10010 no such group, 10025 id in use by this owner's group, 10021
+    id in use, 10007 AVChatRoom with members, 10059 Community needs ULTIMATE, 10036
+    AVChatRooms, 10038 the plan's member limit, 10014 the group's own max_members,
+    10037 user_group_limit. gRPC errors are for what is not a quota answer:
+    INVALID_ARGUMENT (malformed input), NOT_FOUND (unknown app), UNAUTHENTICATED,
+    PERMISSION_DENIED, UNAVAILABLE (Redis did not answer in time).
+    """
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> LimitServiceAsyncStub: ...
     CreateGroup: _grpc.UnaryUnaryMultiCallable[_limit_pb2.CreateGroupRequest, _limit_pb2.CheckResponse]
+    """A group with its owner (a member, except in an AVChatRoom) and initial members."""
     CreateRoom: _grpc.UnaryUnaryMultiCallable[_limit_pb2.CreateRoomRequest, _limit_pb2.CheckResponse]
+    """An AVChatRoom: CreateGroup of that type without members; it holds a room slot until destroyed."""
     JoinGroup: _grpc.UnaryUnaryMultiCallable[_limit_pb2.JoinGroupRequest, _limit_pb2.CheckResponse]
+    """New members; users already in the group are not counted again."""
     LeaveGroup: _grpc.UnaryUnaryMultiCallable[_limit_pb2.LeaveGroupRequest, _limit_pb2.ReleaseResponse]
+    """Releases memberships; leaving twice releases once."""
     DestroyGroup: _grpc.UnaryUnaryMultiCallable[_limit_pb2.DestroyGroupRequest, _limit_pb2.ReleaseResponse]
+    """Stops the group admitting at once; its memberships are released in bounded batches."""
     GetUsage: _grpc.UnaryUnaryMultiCallable[_limit_pb2.GetUsageRequest, _limit_pb2.Usage]
+    """Counts and the limits enforced now; NOT_FOUND for an unknown group."""
     VerifyUsage: _grpc.UnaryUnaryMultiCallable[_limit_pb2.VerifyUsageRequest, _limit_pb2.VerifyUsageResponse]
+    """Recounts from the membership sets and lists drift; with repair, sets each count to its recount."""
     Batch: _grpc.UnaryUnaryMultiCallable[_limit_pb2.BatchRequest, _limit_pb2.BatchResponse]
     Stream: _grpc.StreamStreamMultiCallable[_limit_pb2.Check, _limit_pb2.CheckResult]
     ImportGroups: _grpc.StreamUnaryMultiCallable[_limit_pb2.ImportGroupsRequest, _limit_pb2.ImportGroupsResponse]
@@ -47,68 +64,102 @@ class LimitServiceStub:
 
 @_typing.type_check_only
 class LimitServiceAsyncStub(LimitServiceStub):
+    """The checks (docs/checks.md). Each is atomic: admitted and counted, or refused
+    with an IM code and nothing recorded. Codes, first cause first: 60016 app
+    deactivated, 10010 no such group, 10025 id in use by this owner's group, 10021
+    id in use, 10007 AVChatRoom with members, 10059 Community needs ULTIMATE, 10036
+    AVChatRooms, 10038 the plan's member limit, 10014 the group's own max_members,
+    10037 user_group_limit. gRPC errors are for what is not a quota answer:
+    INVALID_ARGUMENT (malformed input), NOT_FOUND (unknown app), UNAUTHENTICATED,
+    PERMISSION_DENIED, UNAVAILABLE (Redis did not answer in time).
+    """
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateGroup: _aio.UnaryUnaryMultiCallable[_limit_pb2.CreateGroupRequest, _limit_pb2.CheckResponse]  # type: ignore[assignment]
+    """A group with its owner (a member, except in an AVChatRoom) and initial members."""
     CreateRoom: _aio.UnaryUnaryMultiCallable[_limit_pb2.CreateRoomRequest, _limit_pb2.CheckResponse]  # type: ignore[assignment]
+    """An AVChatRoom: CreateGroup of that type without members; it holds a room slot until destroyed."""
     JoinGroup: _aio.UnaryUnaryMultiCallable[_limit_pb2.JoinGroupRequest, _limit_pb2.CheckResponse]  # type: ignore[assignment]
+    """New members; users already in the group are not counted again."""
     LeaveGroup: _aio.UnaryUnaryMultiCallable[_limit_pb2.LeaveGroupRequest, _limit_pb2.ReleaseResponse]  # type: ignore[assignment]
+    """Releases memberships; leaving twice releases once."""
     DestroyGroup: _aio.UnaryUnaryMultiCallable[_limit_pb2.DestroyGroupRequest, _limit_pb2.ReleaseResponse]  # type: ignore[assignment]
+    """Stops the group admitting at once; its memberships are released in bounded batches."""
     GetUsage: _aio.UnaryUnaryMultiCallable[_limit_pb2.GetUsageRequest, _limit_pb2.Usage]  # type: ignore[assignment]
+    """Counts and the limits enforced now; NOT_FOUND for an unknown group."""
     VerifyUsage: _aio.UnaryUnaryMultiCallable[_limit_pb2.VerifyUsageRequest, _limit_pb2.VerifyUsageResponse]  # type: ignore[assignment]
+    """Recounts from the membership sets and lists drift; with repair, sets each count to its recount."""
     Batch: _aio.UnaryUnaryMultiCallable[_limit_pb2.BatchRequest, _limit_pb2.BatchResponse]  # type: ignore[assignment]
     Stream: _aio.StreamStreamMultiCallable[_limit_pb2.Check, _limit_pb2.CheckResult]  # type: ignore[assignment]
     ImportGroups: _aio.StreamUnaryMultiCallable[_limit_pb2.ImportGroupsRequest, _limit_pb2.ImportGroupsResponse]  # type: ignore[assignment]
     ExportGroups: _aio.UnaryStreamMultiCallable[_limit_pb2.ExportGroupsRequest, _limit_pb2.GroupRecord]  # type: ignore[assignment]
 
 class LimitServiceServicer(metaclass=_abc_1.ABCMeta):
+    """The checks (docs/checks.md). Each is atomic: admitted and counted, or refused
+    with an IM code and nothing recorded. Codes, first cause first: 60016 app
+    deactivated, 10010 no such group, 10025 id in use by this owner's group, 10021
+    id in use, 10007 AVChatRoom with members, 10059 Community needs ULTIMATE, 10036
+    AVChatRooms, 10038 the plan's member limit, 10014 the group's own max_members,
+    10037 user_group_limit. gRPC errors are for what is not a quota answer:
+    INVALID_ARGUMENT (malformed input), NOT_FOUND (unknown app), UNAUTHENTICATED,
+    PERMISSION_DENIED, UNAVAILABLE (Redis did not answer in time).
+    """
+
     @_abc_1.abstractmethod
     def CreateGroup(
         self,
         request: _limit_pb2.CreateGroupRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_limit_pb2.CheckResponse, _abc.Awaitable[_limit_pb2.CheckResponse]]: ...
+    ) -> _typing.Union[_limit_pb2.CheckResponse, _abc.Awaitable[_limit_pb2.CheckResponse]]:
+        """A group with its owner (a member, except in an AVChatRoom) and initial members."""
 
     @_abc_1.abstractmethod
     def CreateRoom(
         self,
         request: _limit_pb2.CreateRoomRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_limit_pb2.CheckResponse, _abc.Awaitable[_limit_pb2.CheckResponse]]: ...
+    ) -> _typing.Union[_limit_pb2.CheckResponse, _abc.Awaitable[_limit_pb2.CheckResponse]]:
+        """An AVChatRoom: CreateGroup of that type without members; it holds a room slot until destroyed."""
 
     @_abc_1.abstractmethod
     def JoinGroup(
         self,
         request: _limit_pb2.JoinGroupRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_limit_pb2.CheckResponse, _abc.Awaitable[_limit_pb2.CheckResponse]]: ...
+    ) -> _typing.Union[_limit_pb2.CheckResponse, _abc.Awaitable[_limit_pb2.CheckResponse]]:
+        """New members; users already in the group are not counted again."""
 
     @_abc_1.abstractmethod
     def LeaveGroup(
         self,
         request: _limit_pb2.LeaveGroupRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_limit_pb2.ReleaseResponse, _abc.Awaitable[_limit_pb2.ReleaseResponse]]: ...
+    ) -> _typing.Union[_limit_pb2.ReleaseResponse, _abc.Awaitable[_limit_pb2.ReleaseResponse]]:
+        """Releases memberships; leaving twice releases once."""
 
     @_abc_1.abstractmethod
     def DestroyGroup(
         self,
         request: _limit_pb2.DestroyGroupRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_limit_pb2.ReleaseResponse, _abc.Awaitable[_limit_pb2.ReleaseResponse]]: ...
+    ) -> _typing.Union[_limit_pb2.ReleaseResponse, _abc.Awaitable[_limit_pb2.ReleaseResponse]]:
+        """Stops the group admitting at once; its memberships are released in bounded batches."""
 
     @_abc_1.abstractmethod
     def GetUsage(
         self,
         request: _limit_pb2.GetUsageRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_limit_pb2.Usage, _abc.Awaitable[_limit_pb2.Usage]]: ...
+    ) -> _typing.Union[_limit_pb2.Usage, _abc.Awaitable[_limit_pb2.Usage]]:
+        """Counts and the limits enforced now; NOT_FOUND for an unknown group."""
 
     @_abc_1.abstractmethod
     def VerifyUsage(
         self,
         request: _limit_pb2.VerifyUsageRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_limit_pb2.VerifyUsageResponse, _abc.Awaitable[_limit_pb2.VerifyUsageResponse]]: ...
+    ) -> _typing.Union[_limit_pb2.VerifyUsageResponse, _abc.Awaitable[_limit_pb2.VerifyUsageResponse]]:
+        """Recounts from the membership sets and lists drift; with repair, sets each count to its recount."""
 
     @_abc_1.abstractmethod
     def Batch(

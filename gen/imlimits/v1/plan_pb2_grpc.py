@@ -26,7 +26,14 @@ if _version_not_supported:
 
 
 class PlanServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Plans (docs/plans.md) and bills (docs/bills.md). A plan request is refused
+    whole, first reason first: INVALID_ARGUMENT (malformed input, an add-on out of
+    bounds), NOT_FOUND (unknown app), a replayed request_id answers its first
+    answer, then FAILED_PRECONDITION with google.rpc.PreconditionFailure details:
+    the app is deactivated, the wrong operation for the edition, `at` going back
+    in time, the monthly rule (once a calendar month per item; a revert to the
+    month-start value is always allowed but gives no change back).
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -82,10 +89,18 @@ class PlanServiceStub:
 
 
 class PlanServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Plans (docs/plans.md) and bills (docs/bills.md). A plan request is refused
+    whole, first reason first: INVALID_ARGUMENT (malformed input, an add-on out of
+    bounds), NOT_FOUND (unknown app), a replayed request_id answers its first
+    answer, then FAILED_PRECONDITION with google.rpc.PreconditionFailure details:
+    the app is deactivated, the wrong operation for the edition, `at` going back
+    in time, the monthly rule (once a calendar month per item; a revert to the
+    month-start value is always allowed but gives no change back).
+    """
 
     def CreateApp(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A new app, on TRIAL. ALREADY_EXISTS for a known app_id.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -97,31 +112,36 @@ class PlanServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Upgrade(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """升级: from TRIAL only, to PRO or ULTIMATE, with optional add-ons. Uses the month's edition change.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ChangePlan(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """变配: on PRO or ULTIMATE only; any edition and add-on. Unnamed limits follow the edition implicitly.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Deactivate(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """停用: needs confirm; at once and for good. Checks then answer 60016; reads keep working.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListPlanChanges(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Every item-level change, oldest first; implicit adjustments marked.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetBill(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A month's four bill lines; the current month is provisional, later months FAILED_PRECONDITION.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -195,7 +215,14 @@ def add_PlanServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class PlanService:
-    """Missing associated documentation comment in .proto file."""
+    """Plans (docs/plans.md) and bills (docs/bills.md). A plan request is refused
+    whole, first reason first: INVALID_ARGUMENT (malformed input, an add-on out of
+    bounds), NOT_FOUND (unknown app), a replayed request_id answers its first
+    answer, then FAILED_PRECONDITION with google.rpc.PreconditionFailure details:
+    the app is deactivated, the wrong operation for the edition, `at` going back
+    in time, the monthly rule (once a calendar month per item; a revert to the
+    month-start value is always allowed but gives no change back).
+    """
 
     @staticmethod
     def CreateApp(request,

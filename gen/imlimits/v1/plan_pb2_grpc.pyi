@@ -29,40 +29,80 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class PlanServiceStub:
+    """Plans (docs/plans.md) and bills (docs/bills.md). A plan request is refused
+    whole, first reason first: INVALID_ARGUMENT (malformed input, an add-on out of
+    bounds), NOT_FOUND (unknown app), a replayed request_id answers its first
+    answer, then FAILED_PRECONDITION with google.rpc.PreconditionFailure details:
+    the app is deactivated, the wrong operation for the edition, `at` going back
+    in time, the monthly rule (once a calendar month per item; a revert to the
+    month-start value is always allowed but gives no change back).
+    """
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> PlanServiceAsyncStub: ...
     CreateApp: _grpc.UnaryUnaryMultiCallable[_plan_pb2.CreateAppRequest, _plan_pb2.App]
+    """A new app, on TRIAL. ALREADY_EXISTS for a known app_id."""
     GetApp: _grpc.UnaryUnaryMultiCallable[_plan_pb2.GetAppRequest, _plan_pb2.App]
     Upgrade: _grpc.UnaryUnaryMultiCallable[_plan_pb2.UpgradeRequest, _plan_pb2.App]
+    """升级: from TRIAL only, to PRO or ULTIMATE, with optional add-ons. Uses the month's edition change."""
     ChangePlan: _grpc.UnaryUnaryMultiCallable[_plan_pb2.ChangePlanRequest, _plan_pb2.App]
+    """变配: on PRO or ULTIMATE only; any edition and add-on. Unnamed limits follow the edition implicitly."""
     Deactivate: _grpc.UnaryUnaryMultiCallable[_plan_pb2.DeactivateRequest, _plan_pb2.App]
+    """停用: needs confirm; at once and for good. Checks then answer 60016; reads keep working."""
     ListPlanChanges: _grpc.UnaryUnaryMultiCallable[_plan_pb2.ListPlanChangesRequest, _plan_pb2.ListPlanChangesResponse]
+    """Every item-level change, oldest first; implicit adjustments marked."""
     GetBill: _grpc.UnaryUnaryMultiCallable[_plan_pb2.GetBillRequest, _plan_pb2.Bill]
+    """A month's four bill lines; the current month is provisional, later months FAILED_PRECONDITION."""
     ListApps: _grpc.UnaryUnaryMultiCallable[_plan_pb2.ListAppsRequest, _plan_pb2.ListAppsResponse]
     PreviewPlanChange: _grpc.UnaryUnaryMultiCallable[_plan_pb2.PreviewPlanChangeRequest, _plan_pb2.PlanPreview]
 
 @_typing.type_check_only
 class PlanServiceAsyncStub(PlanServiceStub):
+    """Plans (docs/plans.md) and bills (docs/bills.md). A plan request is refused
+    whole, first reason first: INVALID_ARGUMENT (malformed input, an add-on out of
+    bounds), NOT_FOUND (unknown app), a replayed request_id answers its first
+    answer, then FAILED_PRECONDITION with google.rpc.PreconditionFailure details:
+    the app is deactivated, the wrong operation for the edition, `at` going back
+    in time, the monthly rule (once a calendar month per item; a revert to the
+    month-start value is always allowed but gives no change back).
+    """
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateApp: _aio.UnaryUnaryMultiCallable[_plan_pb2.CreateAppRequest, _plan_pb2.App]  # type: ignore[assignment]
+    """A new app, on TRIAL. ALREADY_EXISTS for a known app_id."""
     GetApp: _aio.UnaryUnaryMultiCallable[_plan_pb2.GetAppRequest, _plan_pb2.App]  # type: ignore[assignment]
     Upgrade: _aio.UnaryUnaryMultiCallable[_plan_pb2.UpgradeRequest, _plan_pb2.App]  # type: ignore[assignment]
+    """升级: from TRIAL only, to PRO or ULTIMATE, with optional add-ons. Uses the month's edition change."""
     ChangePlan: _aio.UnaryUnaryMultiCallable[_plan_pb2.ChangePlanRequest, _plan_pb2.App]  # type: ignore[assignment]
+    """变配: on PRO or ULTIMATE only; any edition and add-on. Unnamed limits follow the edition implicitly."""
     Deactivate: _aio.UnaryUnaryMultiCallable[_plan_pb2.DeactivateRequest, _plan_pb2.App]  # type: ignore[assignment]
+    """停用: needs confirm; at once and for good. Checks then answer 60016; reads keep working."""
     ListPlanChanges: _aio.UnaryUnaryMultiCallable[_plan_pb2.ListPlanChangesRequest, _plan_pb2.ListPlanChangesResponse]  # type: ignore[assignment]
+    """Every item-level change, oldest first; implicit adjustments marked."""
     GetBill: _aio.UnaryUnaryMultiCallable[_plan_pb2.GetBillRequest, _plan_pb2.Bill]  # type: ignore[assignment]
+    """A month's four bill lines; the current month is provisional, later months FAILED_PRECONDITION."""
     ListApps: _aio.UnaryUnaryMultiCallable[_plan_pb2.ListAppsRequest, _plan_pb2.ListAppsResponse]  # type: ignore[assignment]
     PreviewPlanChange: _aio.UnaryUnaryMultiCallable[_plan_pb2.PreviewPlanChangeRequest, _plan_pb2.PlanPreview]  # type: ignore[assignment]
 
 class PlanServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Plans (docs/plans.md) and bills (docs/bills.md). A plan request is refused
+    whole, first reason first: INVALID_ARGUMENT (malformed input, an add-on out of
+    bounds), NOT_FOUND (unknown app), a replayed request_id answers its first
+    answer, then FAILED_PRECONDITION with google.rpc.PreconditionFailure details:
+    the app is deactivated, the wrong operation for the edition, `at` going back
+    in time, the monthly rule (once a calendar month per item; a revert to the
+    month-start value is always allowed but gives no change back).
+    """
+
     @_abc_1.abstractmethod
     def CreateApp(
         self,
         request: _plan_pb2.CreateAppRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_plan_pb2.App, _abc.Awaitable[_plan_pb2.App]]: ...
+    ) -> _typing.Union[_plan_pb2.App, _abc.Awaitable[_plan_pb2.App]]:
+        """A new app, on TRIAL. ALREADY_EXISTS for a known app_id."""
 
     @_abc_1.abstractmethod
     def GetApp(
@@ -76,35 +116,40 @@ class PlanServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _plan_pb2.UpgradeRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_plan_pb2.App, _abc.Awaitable[_plan_pb2.App]]: ...
+    ) -> _typing.Union[_plan_pb2.App, _abc.Awaitable[_plan_pb2.App]]:
+        """升级: from TRIAL only, to PRO or ULTIMATE, with optional add-ons. Uses the month's edition change."""
 
     @_abc_1.abstractmethod
     def ChangePlan(
         self,
         request: _plan_pb2.ChangePlanRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_plan_pb2.App, _abc.Awaitable[_plan_pb2.App]]: ...
+    ) -> _typing.Union[_plan_pb2.App, _abc.Awaitable[_plan_pb2.App]]:
+        """变配: on PRO or ULTIMATE only; any edition and add-on. Unnamed limits follow the edition implicitly."""
 
     @_abc_1.abstractmethod
     def Deactivate(
         self,
         request: _plan_pb2.DeactivateRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_plan_pb2.App, _abc.Awaitable[_plan_pb2.App]]: ...
+    ) -> _typing.Union[_plan_pb2.App, _abc.Awaitable[_plan_pb2.App]]:
+        """停用: needs confirm; at once and for good. Checks then answer 60016; reads keep working."""
 
     @_abc_1.abstractmethod
     def ListPlanChanges(
         self,
         request: _plan_pb2.ListPlanChangesRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_plan_pb2.ListPlanChangesResponse, _abc.Awaitable[_plan_pb2.ListPlanChangesResponse]]: ...
+    ) -> _typing.Union[_plan_pb2.ListPlanChangesResponse, _abc.Awaitable[_plan_pb2.ListPlanChangesResponse]]:
+        """Every item-level change, oldest first; implicit adjustments marked."""
 
     @_abc_1.abstractmethod
     def GetBill(
         self,
         request: _plan_pb2.GetBillRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_plan_pb2.Bill, _abc.Awaitable[_plan_pb2.Bill]]: ...
+    ) -> _typing.Union[_plan_pb2.Bill, _abc.Awaitable[_plan_pb2.Bill]]:
+        """A month's four bill lines; the current month is provisional, later months FAILED_PRECONDITION."""
 
     @_abc_1.abstractmethod
     def ListApps(

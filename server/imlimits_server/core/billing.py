@@ -77,13 +77,20 @@ def _lines(state: AppState, month: Month, tz: ZoneInfo, prices: Prices) -> list[
     month_start = month_start_plan(state, month, tz)
     in_month = [event for event in state.events if start <= event.at < end]
     edition_changes = [event for event in in_month if event.before.edition != event.after.edition]
+    # Every reason opens with the console guide's rule that decided the month, so two bills side
+    # by side (an edition change month, a deactivation month) read as the same two rules.
+    ended = (f"; deactivated on {_day(deactivated[0], tz)}, nothing is charged after {month}"
+             if deactivated and deactivated[0] < end else "")
     if edition_changes:
         changed_on = _day(edition_changes[0].at, tz)
-        why = (f"edition adjusted on {changed_on}: the month is charged at the configuration it began with; "
-               f"changes are charged from {month.next().first_day().isoformat()}")
+        why = (f"month of an edition change (调整业务版本当月; edition adjusted on {changed_on}): "
+               f"charged at the configuration of {month.first_day().isoformat()}, "
+               f"what changed from {month.next().first_day().isoformat()}{ended}")
         return _charge(month_start, prices, why)
     held = [month_start, *(event.after for event in in_month)]
-    return _charge(_highest(held), prices, f"highest level held in {month}")
+    why = (f"month without an edition change (调整业务版本次月及以后): "
+           f"charged at the highest level held in {month}{ended}")
+    return _charge(_highest(held), prices, why)
 
 
 def _highest(held: list[Plan]) -> Plan:

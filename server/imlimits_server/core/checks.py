@@ -60,22 +60,33 @@ class CheckResult:
             case ImCode.GROUP_NOT_FOUND:
                 return "the group does not exist or was destroyed"
             case ImCode.GROUP_FULL:
-                return f"the group's own max_members {self.limit} is reached ({self.current} members)"
+                return (f"the group's own max_members ({self.limit}) would be exceeded: "
+                        f"it has {_members(self.current)}")
             case ImCode.GROUP_ID_IN_USE:
                 return "the group id is already in use"
             case ImCode.GROUP_ID_OWNED_BY_CALLER:
                 return "the group id is in use by a group this owner created; a retry may treat it as success"
             case ImCode.AV_ROOM_LIMIT:
-                return f"av_rooms limit {self.limit} reached ({self.current} AV chat rooms exist)"
+                return f"av_rooms limit {self.limit} reached ({self.current} AVChatRooms exist)"
             case ImCode.USER_GROUP_LIMIT:
-                users = ", ".join(self.denied_users)
-                return f"user_group_limit {self.limit} reached for {users} (first has {self.current} groups)"
+                first, *others = self.denied_users or ("a user",)
+                also = f" (also refused: {', '.join(others)})" if others else ""
+                return (f"user_group_limit ({self.limit}) would be exceeded: "
+                        f"{first} is already in {self.current} groups{also}")
             case ImCode.GROUP_MEMBER_LIMIT:
-                return f"the plan's member limit {self.limit} would be exceeded (compared with {self.current})"
+                if self.current > self.limit:  # a max_members above the plan's limit is what was compared
+                    return (f"the group's own max_members ({self.current}) is above "
+                            f"the plan's member limit ({self.limit})")
+                return (f"the plan's member limit ({self.limit}) would be exceeded: "
+                        f"the group has {_members(self.current)}")
             case ImCode.NOT_ULTIMATE:
                 return "Community groups need EDITION_ULTIMATE"
             case ImCode.APP_DISABLED:
                 return "the app is deactivated (停用)"
+
+
+def _members(count: int) -> str:
+    return "1 member" if count == 1 else f"{count} members"
 
 
 @dataclass(frozen=True)

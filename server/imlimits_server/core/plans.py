@@ -244,10 +244,10 @@ def _check_monthly_rule(state: AppState, event: PlanEvent, tz: ZoneInfo) -> None
         if event.after.value(item) == baseline or not _change_used(state, item, month, tz):
             continue
         again = month.next().first_day().isoformat()
-        description = (
-            f"{item.value} was already changed in {month}; it may change again on {again} "
-            f"(a revert to {format_value(baseline)} is allowed)"
-        )
+        # Suggest the revert only where there is one to make: an app already back at its
+        # month-start value (e.g. on TRIAL again after a revert) has nothing to revert.
+        revert = "" if state.plan.value(item) == baseline else f" (a revert to {format_value(baseline)} is allowed)"
+        description = f"{item.value} was already changed in {month}; it may change again on {again}{revert}"
         raise FailedPrecondition(description, Violation("MONTHLY_CHANGE_USED", item.value, description))
 
 
