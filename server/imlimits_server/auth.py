@@ -112,10 +112,12 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if status is None:
             return await continuation(handler_call_details)
 
-        async def refuse(request: Any, context: grpc.aio.ServicerContext) -> None:
+        async def refuse(requests: Any, context: grpc.aio.ServicerContext) -> None:
             await context.abort(status, message)
 
-        return grpc.unary_unary_rpc_method_handler(refuse)
+        # As a client-streaming handler the refusal never reads the request: an
+        # unauthenticated caller cannot make the server buffer or parse its bytes.
+        return grpc.stream_unary_rpc_method_handler(refuse)
 
 
 def is_loopback(listen: str) -> bool:

@@ -16,7 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2, plan_pb2_grpc
-from imlimits_server import auth, metrics, price_list, workers
+from imlimits_server import auth, grpc_limits, metrics, price_list, workers
 from imlimits_server import settings as settings_module
 from imlimits_server.core.billing import Prices
 from imlimits_server.embedded_redis import EmbeddedRedis, EmbeddedRedisError
@@ -41,12 +41,15 @@ class StartupError(Exception):
     pass
 
 
-def create_grpc_server(interceptors: Sequence[grpc.aio.ServerInterceptor] = ()) -> grpc.aio.Server:
+def create_grpc_server(interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+                       max_concurrent_rpcs: int = grpc_limits.DEFAULT_MAX_CONCURRENT_RPCS,
+                       idle_timeout: float = grpc_limits.DEFAULT_IDLE_TIMEOUT_SECONDS) -> grpc.aio.Server:
     """The gRPC server every imlimits process uses (and the benchmark's no-op baseline, to compare like with like).
 
-    SO_REUSEPORT lets several worker processes share one port.
+    SO_REUSEPORT lets several worker processes share one port; grpc_limits bounds what callers can make it hold.
     """
-    return grpc.aio.server(interceptors=list(interceptors), options=[("grpc.so_reuseport", 1)])
+    return grpc.aio.server(interceptors=list(interceptors), maximum_concurrent_rpcs=max_concurrent_rpcs,
+                           options=[("grpc.so_reuseport", 1), *grpc_limits.server_options(idle_timeout)])
 
 
 def _bind(server: grpc.aio.Server, settings: Settings, tokens: auth.Tokens) -> int:
@@ -139,7 +142,7 @@ async def serve(settings: Settings, redis_url: str, prices: Prices, tokens: auth
         interceptors.append(metrics.MetricsInterceptor())
     if tokens.enabled:
         interceptors.append(auth.AuthInterceptor(tokens))
-    server = create_grpc_server(interceptors)
+    server = create_grpc_server(interceptors, settings.max_concurrent_rpcs, settings.idle_timeout)
     plan_pb2_grpc.add_PlanServiceServicer_to_server(
         PlanService(store, settings.tz, lambda: datetime.now(UTC), settings.trust_client_time, prices, ready,
                     auth.identify(tokens)),

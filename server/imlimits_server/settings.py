@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from imlimits_server.grpc_limits import DEFAULT_IDLE_TIMEOUT_SECONDS, DEFAULT_MAX_CONCURRENT_RPCS
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -33,6 +35,8 @@ class Settings:
     redis_password_file: Path | None = None
     redis_tls_ca: Path | None = None
     log_level: str = "INFO"
+    max_concurrent_rpcs: int = DEFAULT_MAX_CONCURRENT_RPCS
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT_SECONDS
 
     @property
     def tz(self) -> ZoneInfo:
@@ -99,6 +103,11 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
     parser.add_argument("--metrics-listen", default=env_or("METRICS_LISTEN", None),
                         help="HOST:PORT for Prometheus metrics over HTTP (default: off); with --workers N, "
                              "worker k uses PORT+k")
+    parser.add_argument("--max-concurrent-rpcs", type=int,
+                        default=env_or("MAX_CONCURRENT_RPCS", default.max_concurrent_rpcs),
+                        help="calls one process answers at once; more answer RESOURCE_EXHAUSTED (default %(default)s)")
+    parser.add_argument("--idle-timeout", type=float, default=env_or("IDLE_TIMEOUT", default.idle_timeout),
+                        help="seconds after which a connection with no calls is closed (default %(default)s)")
     parser.add_argument("--log-level", default=env_or("LOG_LEVEL", default.log_level),
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     args = parser.parse_args(argv)
@@ -108,6 +117,8 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         parser.error(f"--timezone: unknown time zone {args.timezone!r} (use an IANA name such as Asia/Shanghai)")
     if float(args.redis_timeout) <= 0 or int(args.redis_max_pending) < 1:
         parser.error("--redis-timeout and --redis-max-pending must be positive")
+    if int(args.max_concurrent_rpcs) < 1 or float(args.idle_timeout) <= 0:
+        parser.error("--max-concurrent-rpcs and --idle-timeout must be positive")
     if int(args.workers) < 1:
         parser.error("--workers must be at least 1")
     if bool(args.tls_cert) != bool(args.tls_key):
@@ -136,6 +147,8 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         redis_password_file=_path(args.redis_password_file),
         redis_tls_ca=_path(args.redis_tls_ca),
         log_level=args.log_level,
+        max_concurrent_rpcs=int(args.max_concurrent_rpcs),
+        idle_timeout=float(args.idle_timeout),
     )
 
 
