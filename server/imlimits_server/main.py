@@ -16,11 +16,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2, plan_pb2_grpc
-from imlimits_server import auth, grpc_limits, metrics, price_list, workers
+from imlimits_server import auth, grpc_limits, metrics, price_list, redaction, workers
 from imlimits_server import settings as settings_module
 from imlimits_server.core.billing import Prices
 from imlimits_server.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from imlimits_server.price_list import PriceListError
+from imlimits_server.redaction import redact
 from imlimits_server.service.limit_service import LimitService
 from imlimits_server.service.plan_service import PlanService
 from imlimits_server.settings import Settings
@@ -52,24 +53,36 @@ def create_grpc_server(interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
                            options=[("grpc.so_reuseport", 1), *grpc_limits.server_options(idle_timeout)])
 
 
-def _bind(server: grpc.aio.Server, settings: Settings, tokens: auth.Tokens) -> int:
-    """Listen, refusing what would expose the service: beyond loopback it needs tokens and TLS, or --insecure."""
+def _check_exposure(settings: Settings, tokens: auth.Tokens) -> None:
+    """Refuse what would expose the service: beyond loopback gRPC needs tokens and TLS, metrics (which have
+    neither) need --insecure."""
     tls = settings.tls_cert is not None
     if not auth.is_loopback(settings.listen) and not (tokens.enabled and tls) and not settings.insecure:
         raise StartupError(
             f"refusing to listen on {settings.listen} without tokens and TLS: anyone who can reach it could change "
             "plans. Configure IMLIMITS_ADMIN_TOKENS/--admin-tokens-file and --tls-cert/--tls-key, "
             "or pass --insecure")
+    if settings.metrics_listen and not auth.is_loopback(settings.metrics_listen) and not settings.insecure:
+        raise StartupError(
+            f"refusing to serve metrics on {settings.metrics_listen}: they have no tokens and no TLS, so anyone "
+            "who can reach them reads them. Use a loopback address (the default host), or pass --insecure")
+
+
+def _bind(server: grpc.aio.Server, settings: Settings, tokens: auth.Tokens) -> int:
+    tls = settings.tls_cert is not None
     if not tokens.enabled:
         log.warning("no tokens configured: every caller may call every RPC (fine on loopback for development)")
-    if not tls:
-        return int(server.add_insecure_port(settings.listen))
-    assert settings.tls_key is not None and settings.tls_cert is not None
-    client_ca = settings.tls_client_ca.read_bytes() if settings.tls_client_ca else None
-    credentials = grpc.ssl_server_credentials(
-        [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())], root_certificates=client_ca,
-        require_client_auth=client_ca is not None)
-    return int(server.add_secure_port(settings.listen, credentials))
+    try:
+        if not tls:
+            return int(server.add_insecure_port(settings.listen))
+        assert settings.tls_key is not None and settings.tls_cert is not None
+        client_ca = settings.tls_client_ca.read_bytes() if settings.tls_client_ca else None
+        credentials = grpc.ssl_server_credentials(
+            [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())], root_certificates=client_ca,
+            require_client_auth=client_ca is not None)
+        return int(server.add_secure_port(settings.listen, credentials))
+    except RuntimeError:  # grpc's "Failed to bind": the address is taken or not on this host
+        return 0
 
 
 async def _verify_timezone(store: RedisStore, settings: Settings) -> None:
@@ -156,10 +169,10 @@ async def serve(settings: Settings, redis_url: str, prices: Prices, tokens: auth
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     port = _bind(server, settings, tokens)
     if port == 0:
-        raise StartupError(f"cannot listen on {settings.listen}")
+        raise StartupError(f"cannot listen on {settings.listen}: the address is in use or not on this host")
     await server.start()
     host = settings.listen.rsplit(":", 1)[0]
-    log.info("imlimits serving on %s:%d (redis %s, time zone %s)", host, port, redis_url, settings.timezone)
+    log.info("imlimits serving on %s:%d (redis %s, time zone %s)", host, port, redact(redis_url), settings.timezone)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -183,9 +196,12 @@ async def serve(settings: Settings, redis_url: str, prices: Prices, tokens: auth
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv is None:
+        argv = workers.worker_args() or sys.argv[1:]
+    argv = list(argv)
     settings = settings_module.parse(argv)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    redaction.install()
     try:
         prices = price_list.load(settings.price_list)
         tokens = auth.load_tokens(settings.admin_tokens_file, settings.check_tokens_file)
@@ -201,6 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     embedded = None if settings.redis_url else EmbeddedRedis(settings.data_dir)
     try:
+        _check_exposure(settings, tokens)
         redis_url = settings.redis_url or embedded.start()  # type: ignore[union-attr]
         if settings.workers > 1:
             return workers.supervise(argv, settings.workers, settings.listen, redis_url, settings.shutdown_grace,

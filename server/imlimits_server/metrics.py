@@ -38,7 +38,7 @@ def rpc_label(method: str) -> str:
 
 def serve_metrics(listen: str) -> None:
     host, _, port = listen.rpartition(":")
-    start_http_server(int(port), addr=host.strip("[]") or "0.0.0.0")
+    start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1")
 
 
 class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]

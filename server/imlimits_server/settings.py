@@ -101,8 +101,8 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
     parser.add_argument("--redis-tls-ca", type=Path, default=env_or("REDIS_TLS_CA", None),
                         help="PEM CA that verifies a Redis served over TLS (rediss://)")
     parser.add_argument("--metrics-listen", default=env_or("METRICS_LISTEN", None),
-                        help="HOST:PORT for Prometheus metrics over HTTP (default: off); with --workers N, "
-                             "worker k uses PORT+k")
+                        help="[HOST:]PORT for Prometheus metrics over HTTP (default: off; HOST defaults to 127.0.0.1, "
+                             "a non-loopback HOST needs --insecure); with --workers N, worker k uses PORT+k")
     parser.add_argument("--max-concurrent-rpcs", type=int,
                         default=env_or("MAX_CONCURRENT_RPCS", default.max_concurrent_rpcs),
                         help="calls one process answers at once; more answer RESOURCE_EXHAUSTED (default %(default)s)")
@@ -143,13 +143,19 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         tls_key=_path(args.tls_key),
         tls_client_ca=_path(args.tls_client_ca),
         insecure=bool(args.insecure),
-        metrics_listen=args.metrics_listen or None,
+        metrics_listen=_loopback_by_default(args.metrics_listen) if args.metrics_listen else None,
         redis_password_file=_path(args.redis_password_file),
         redis_tls_ca=_path(args.redis_tls_ca),
         log_level=args.log_level,
         max_concurrent_rpcs=int(args.max_concurrent_rpcs),
         idle_timeout=float(args.idle_timeout),
     )
+
+
+def _loopback_by_default(listen: str) -> str:
+    """`9090` and `:9090` mean loopback: metrics have no tokens, so all interfaces must be asked for by name."""
+    host, _, port = str(listen).rpartition(":")
+    return listen if host else f"127.0.0.1:{port}"
 
 
 def _path(value: object) -> Path | None:

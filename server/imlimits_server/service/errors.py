@@ -24,6 +24,9 @@ from imlimits_server.metrics import REDIS_ERRORS
 
 log = logging.getLogger("imlimits.errors")
 
+# What a caller is told when Redis does not answer: where Redis is and why it failed stay in the server log.
+REDIS_UNAVAILABLE = "redis unavailable, retry later"
+
 _CODES: dict[type[PlanError], tuple[grpc.StatusCode, int]] = {
     InvalidArgument: (grpc.StatusCode.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT),
     NotFound: (grpc.StatusCode.NOT_FOUND, code_pb2.NOT_FOUND),
@@ -71,6 +74,6 @@ def grpc_errors(handler: _Handler) -> _Handler:
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
             log.warning("redis unavailable in %s: %s", handler.__name__, error)
             REDIS_ERRORS.inc()
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"redis unavailable, retry later: {error}")
+            await context.abort(grpc.StatusCode.UNAVAILABLE, REDIS_UNAVAILABLE)
 
     return wrapper  # type: ignore[return-value]
