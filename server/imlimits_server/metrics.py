@@ -26,9 +26,10 @@ REDIS_ERRORS = Counter("imlimits_redis_errors_total", "Calls answered UNAVAILABL
 
 # Labels come from these sets only, so no caller can add a series: a method
 # name nobody serves (made up, perhaps refused by auth) is counted as "unknown".
-KNOWN_RPCS = {f"/{service.full_name}/{method.name}": method.name
-              for module in (limit_pb2, plan_pb2, health_pb2)
-              for service in module.DESCRIPTOR.services_by_name.values() for method in service.methods}
+KNOWN_RPCS: dict[str, str] = {f"/{service.full_name}/{method.name}": str(method.name)
+                               for module in (limit_pb2, plan_pb2, health_pb2)
+                               for service in module.DESCRIPTOR.services_by_name.values()
+                               for method in service.methods}
 UNKNOWN_RPC = "unknown"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 import pytest
 
@@ -16,7 +18,7 @@ def test_spoofing_ids_are_refused_and_change_nothing(plans: plan_pb2_grpc.PlanSe
                                                      character: str) -> None:
     plans.CreateApp(plan_pb2.CreateAppRequest(app_id=app_id))
     bad = f"ad{character}min"
-    calls = {
+    calls: dict[str, Callable[[], object]] = {
         "group_id": lambda: limits.CreateGroup(limit_pb2.CreateGroupRequest(app_id=app_id, group_id=bad,
                                                                             type=limit_pb2.GROUP_TYPE_WORK)),
         "owner": lambda: limits.CreateGroup(limit_pb2.CreateGroupRequest(app_id=app_id, group_id="g", owner=bad,
