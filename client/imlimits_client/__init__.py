@@ -23,6 +23,7 @@ from imlimits_client.errors import (
     Unavailable,
 )
 from imlimits_client.sync import Client
+from imlimits_client.transport import PlaintextTokenRefused
 from imlimits_client.types import (
     App,
     AppStatus,
@@ -41,5 +42,5 @@ from imlimits_client.types import (
 __all__ = [
     "AlreadyExists", "App", "AppStatus", "AsyncClient", "Bill", "BillLine", "CheckResult", "Client", "Conflict",
     "Edition", "GroupType", "ImCode", "ImlimitsError", "InvalidArgument", "Limits", "NotFound", "PermissionDenied",
-    "PlanChange", "PlanRuleViolation", "Released", "Unauthenticated", "Unavailable", "Usage",
+    "PlaintextTokenRefused", "PlanChange", "PlanRuleViolation", "Released", "Unauthenticated", "Unavailable", "Usage",
 ]

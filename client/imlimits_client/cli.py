@@ -22,6 +22,7 @@ import grpc
 from imlimits_client import display
 from imlimits_client.errors import ImlimitsError, InvalidArgument, PermissionDenied, Unauthenticated, Unavailable
 from imlimits_client.sync import Client
+from imlimits_client.transport import PlaintextTokenRefused, system_credentials
 from imlimits_client.types import App, CheckResult, Edition, GroupType, Released
 
 DEFAULT_TARGET = "localhost:50051"
@@ -56,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--tls-ca", type=Path, help="PEM CA to verify the server's certificate: connect with TLS")
     common.add_argument("--tls-cert", type=Path, help="PEM client certificate, for mutual TLS")
     common.add_argument("--tls-key", type=Path, help="PEM client key, for mutual TLS")
+    common.add_argument("--tls", action="store_true", help="connect with TLS verified by the system's CAs")
+    common.add_argument("--insecure", action="store_true",
+                        help="allow sending the token without TLS to a target beyond this host")
 
     app_id = argparse.ArgumentParser(add_help=False)
     app_id.add_argument("app", type=int, metavar="APP", help="the SDKAppID")
@@ -237,12 +241,14 @@ def _connection(args: argparse.Namespace) -> tuple[str | None, grpc.ChannelCrede
     """The token (never a command-line value, which `ps` shows) and TLS credentials."""
     try:
         token = args.token_file.read_text().strip() if args.token_file else os.environ.get("IMLIMITS_TOKEN")
-        if args.tls_ca is None:
+        if args.tls_ca is None and not args.tls:
             if args.tls_cert or args.tls_key:
-                raise UsageError("--tls-cert and --tls-key need --tls-ca")
+                raise UsageError("--tls-cert and --tls-key need --tls or --tls-ca")
             return token, None
+        if args.tls_ca is None and not (args.tls_cert or args.tls_key):
+            return token, system_credentials()
         credentials = grpc.ssl_channel_credentials(
-            root_certificates=args.tls_ca.read_bytes(),
+            root_certificates=args.tls_ca.read_bytes() if args.tls_ca else None,
             private_key=args.tls_key.read_bytes() if args.tls_key else None,
             certificate_chain=args.tls_cert.read_bytes() if args.tls_cert else None)
     except OSError as error:
@@ -271,8 +277,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         token, credentials = _connection(args)
         with Client(args.target, check_timeout=args.timeout, admin_timeout=args.timeout, on_unavailable="raise",
-                    token=token, credentials=credentials) as client:
+                    token=token, credentials=credentials, insecure=args.insecure) as client:
             outcome = _COMMANDS[(args.command, getattr(args, "action", None))](args, client)
+    except PlaintextTokenRefused as error:
+        print(f"imlimits: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except (UsageError, ImlimitsError) as error:
         message, status = _failure(error, args.target)
         print(f"imlimits: {message}", file=sys.stderr)
