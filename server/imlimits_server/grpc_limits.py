@@ -14,12 +14,18 @@ MEMBERS_PER_RECORD = 10_000
 # How many full records one ImportGroupsRequest may carry; importers send more
 # records as more messages of the stream.
 FULL_RECORDS_PER_MESSAGE = 3
-# HTTP/2 streams one connection may have open; a client's further calls wait
-# on its side for a free stream instead of failing.
-MAX_CONCURRENT_STREAMS = 100
+# HTTP/2 streams one connection may have open: half a process's call budget,
+# so one connection cannot take all of it. A client's further calls wait on
+# its side for a free stream. Not lower: a client bursting on a fresh
+# connection (before it has the server's settings), or running close to the
+# limit, gets streams refused (REFUSED_STREAM), which gRPC clients report as
+# UNAVAILABLE; IM backends burst hundreds of checks at once on one channel.
+MAX_CONCURRENT_STREAMS = 1000
 # Calls one process answers at once, over all connections; past it gRPC
-# answers RESOURCE_EXHAUSTED at once, before reading the request.
-DEFAULT_MAX_CONCURRENT_RPCS = 500
+# answers RESOURCE_EXHAUSTED at once, before reading the request. A process
+# answers some thousands of checks a second, so more calls than this in
+# flight would wait past the client's 200 ms check deadline anyway.
+DEFAULT_MAX_CONCURRENT_RPCS = 2000
 # A connection with no call for this long is closed (clients reconnect on their next call).
 DEFAULT_IDLE_TIMEOUT_SECONDS = 300.0
 # A connection must finish its HTTP/2 (and TLS) handshake within this.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import subprocess
@@ -11,6 +12,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -165,38 +167,44 @@ def test_a_message_over_the_limit_is_refused_and_the_largest_import_passes(own_r
         process.stop()
 
 
-def _watch(channel: grpc.Channel) -> grpc.Future:
-    """A health Watch stream: it stays open, holding one call, until cancelled."""
-    stream = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(), timeout=30)
-    next(stream)  # the stream is open once its first answer came
-    return stream
+async def _watches(channel: grpc.aio.Channel, count: int) -> list[Any]:
+    """Health Watch streams: each stays open, holding one call, until cancelled."""
+    stub = health_pb2_grpc.HealthStub(channel)
+    streams = [stub.Watch(health_pb2.HealthCheckRequest(), timeout=60) for _ in range(count)]
+    for stream in streams:
+        await stream.read()  # open once its first answer came
+    return streams
+
+
+async def _check(channel: grpc.aio.Channel, timeout: float) -> grpc.StatusCode:
+    try:
+        await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
+    except grpc.aio.AioRpcError as error:
+        return error.code()
+    return grpc.StatusCode.OK
 
 
 def test_calls_are_capped_per_connection_and_per_process(own_redis: RedisProcess) -> None:
-    process = ServerProcess("--redis-url", own_redis.url, "--max-concurrent-rpcs", "150").start()
-    streams = []
-    try:
-        check = health_pb2.HealthCheckRequest()
-        with grpc.insecure_channel(process.target, options=[("grpc.use_local_subchannel_pool", 1)]) as first, \
-                grpc.insecure_channel(process.target, options=[("grpc.use_local_subchannel_pool", 1)]) as second:
-            streams += [_watch(first) for _ in range(grpc_limits.MAX_CONCURRENT_STREAMS)]
+    per_process = grpc_limits.MAX_CONCURRENT_STREAMS + 50
+    process = ServerProcess("--redis-url", own_redis.url, "--max-concurrent-rpcs", str(per_process)).start()
+
+    async def scenario() -> None:
+        options = [("grpc.use_local_subchannel_pool", 1)]
+        async with grpc.aio.insecure_channel(process.target, options=options) as first, \
+                grpc.aio.insecure_channel(process.target, options=options) as second:
+            streams = await _watches(first, grpc_limits.MAX_CONCURRENT_STREAMS)
             # The connection is full: a further call waits for a free stream, here past its deadline.
-            with pytest.raises(grpc.RpcError) as waiting:
-                health_pb2_grpc.HealthStub(first).Check(check, timeout=1)
-            assert waiting.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-            streams += [_watch(second) for _ in range(150 - grpc_limits.MAX_CONCURRENT_STREAMS)]
+            assert await _check(first, 1) == grpc.StatusCode.DEADLINE_EXCEEDED
+            streams += await _watches(second, per_process - grpc_limits.MAX_CONCURRENT_STREAMS)
             # The process is full: a call on a connection with free streams is refused at once.
-            with pytest.raises(grpc.RpcError) as refused:
-                health_pb2_grpc.HealthStub(second).Check(check, timeout=5)
-            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert await _check(second, 10) == grpc.StatusCode.RESOURCE_EXHAUSTED
             for stream in streams:
                 stream.cancel()
-            streams.clear()
-            assert health_pb2_grpc.HealthStub(first).Check(check, timeout=5).status == \
-                health_pb2.HealthCheckResponse.SERVING
+            assert await _check(first, 10) == grpc.StatusCode.OK
+
+    try:
+        asyncio.run(scenario())
     finally:
-        for stream in streams:
-            stream.cancel()
         process.stop()
 
 
