@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import grpc
+import pytest
 
 from harness import ServerProcess
 from imlimits.v1 import plan_pb2, plan_pb2_grpc
@@ -17,9 +19,17 @@ NOBODY = 65534
 
 
 def _start(data_dir: Path) -> subprocess.CompletedProcess[str]:
-    """A start that must be refused before it serves."""
-    return subprocess.run([sys.executable, "-m", "imlimits_server.main", "--listen", "127.0.0.1:0", "--data-dir",
-                           str(data_dir)], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    """A start that must be refused before it serves; one that serves is stopped with its redis-server."""
+    process = subprocess.Popen([sys.executable, "-m", "imlimits_server.main", "--listen", "127.0.0.1:0",
+                                "--data-dir", str(data_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        pytest.fail(f"served instead of refusing:\n{stderr}")
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def test_the_data_is_readable_by_its_user_only(tmp_path: Path) -> None:
