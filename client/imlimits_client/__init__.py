@@ -23,6 +23,7 @@ from imlimits_client.errors import (
     Unavailable,
 )
 from imlimits_client.sync import Client
+from imlimits_client.transport import PlaintextTokenRefused
 from imlimits_client.types import (
     App,
     AppPage,
@@ -65,6 +66,7 @@ __all__ = [
     "NotFound",
     "OverLimit",
     "PermissionDenied",
+    "PlaintextTokenRefused",
     "PlanChange",
     "PlanPreview",
     "PlanRuleViolation",

@@ -15,6 +15,7 @@ from imlimits_client import calls, onboarding
 from imlimits_client.calls import Call, R
 from imlimits_client.errors import from_rpc_error
 from imlimits_client.policy import Attempts, OnUnavailable, RetryPolicy, unavailable_answer
+from imlimits_client.transport import check_token_transport
 from imlimits_client.types import (
     App,
     AppPage,
@@ -41,13 +42,15 @@ class AsyncClient:
     `check_timeout` bounds each check, retries included; `on_unavailable`
     decides a check's answer when the service cannot be reached: "deny"
     (fail closed), "allow" (fail open, so an outage need not stop chat) or
-    "raise" (imlimits_client.Unavailable).
+    "raise" (imlimits_client.Unavailable). A `token` without `credentials` (TLS)
+    is refused for a target beyond this host unless `insecure` is true.
     """
 
     def __init__(self, target: str, *, check_timeout: float = DEFAULT_CHECK_TIMEOUT,
                  admin_timeout: float = DEFAULT_ADMIN_TIMEOUT, on_unavailable: OnUnavailable = "deny",
                  retry: RetryPolicy | None = None, token: str | None = None,
-                 credentials: grpc.ChannelCredentials | None = None) -> None:
+                 credentials: grpc.ChannelCredentials | None = None, insecure: bool = False) -> None:
+        check_token_transport(target, token, credentials, insecure)
         self._channel = grpc.aio.secure_channel(target, credentials) if credentials \
             else grpc.aio.insecure_channel(target)
         self._stubs: dict[str, Any] = {"check": limit_pb2_grpc.LimitServiceStub(self._channel),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import re
 import sys
@@ -32,6 +31,7 @@ from imlimits_client.errors import (
     Unavailable,
 )
 from imlimits_client.sync import Client
+from imlimits_client.transport import PlaintextTokenRefused, system_credentials
 from imlimits_client.types import App, CheckResult, Edition, GroupType, Released
 
 DEFAULT_TARGET = "localhost:50051"
@@ -99,13 +99,10 @@ def _count(text: str) -> int:
 
 
 def _seconds(text: str) -> float:
-    try:
-        value = float(_text(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
-    return value
+    # float() would also read "inf", "nan" and non-ASCII digits such as "٢".
+    if not re.fullmatch(r"[0-9]+(\.[0-9]*)?|\.[0-9]+", _text(text)) or float(text) == 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, in ASCII digits such as 2.5, got {text!r}")
+    return float(text)
 
 
 def _month(text: str) -> str:
@@ -150,6 +147,10 @@ def _global_options(top: bool) -> argparse.ArgumentParser:
                        help="PEM client certificate, for mutual TLS; needs --tls-ca (default: none)")
     group.add_argument("--tls-key", type=Path, metavar="FILE", default=default(None),
                        help="PEM client key, for mutual TLS; needs --tls-ca (default: none)")
+    group.add_argument("--tls", action="store_true", default=default(False),
+                       help="connect with TLS verified by the system's CAs (default: plaintext)")
+    group.add_argument("--insecure", action="store_true", default=default(False),
+                       help="allow sending the token without TLS to a target beyond this host (default: refused)")
     return options
 
 
@@ -401,12 +402,14 @@ def _connection(args: argparse.Namespace) -> tuple[str | None, grpc.ChannelCrede
     """The token (never a command-line value, which `ps` shows) and TLS credentials."""
     try:
         token = args.token_file.read_text().strip() if args.token_file else os.environ.get("IMLIMITS_TOKEN")
-        if args.tls_ca is None:
+        if args.tls_ca is None and not args.tls:
             if args.tls_cert or args.tls_key:
-                raise UsageError("--tls-cert and --tls-key need --tls-ca")
+                raise UsageError("--tls-cert and --tls-key need --tls or --tls-ca")
             return token, None
+        if args.tls_ca is None and not (args.tls_cert or args.tls_key):
+            return token, system_credentials()
         credentials = grpc.ssl_channel_credentials(
-            root_certificates=args.tls_ca.read_bytes(),
+            root_certificates=args.tls_ca.read_bytes() if args.tls_ca else None,
             private_key=args.tls_key.read_bytes() if args.tls_key else None,
             certificate_chain=args.tls_cert.read_bytes() if args.tls_cert else None)
     except OSError as error:
@@ -445,8 +448,11 @@ def _run(args: argparse.Namespace) -> int:
     try:
         token, credentials = _connection(args)
         with Client(args.target, check_timeout=args.timeout, admin_timeout=args.timeout, on_unavailable="raise",
-                    token=token, credentials=credentials) as client:
+                    token=token, credentials=credentials, insecure=args.insecure) as client:
             outcome = _COMMANDS[(args.command, getattr(args, "action", None))](args, client)
+    except PlaintextTokenRefused as error:
+        print(f"imlimits: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except (UsageError, ImlimitsError) as error:
         message, status = _failure(error, args)
         print(f"imlimits: {message}", file=sys.stderr)

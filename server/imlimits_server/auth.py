@@ -61,11 +61,19 @@ def load_tokens(admin_file: Path | None, check_file: Path | None, environ: Mappi
     for kind, path in (("admin", admin_file), ("check", check_file)):
         variable = f"IMLIMITS_{kind.upper()}_TOKENS"
         tokens = _entries(env.get(variable, ""), kind, variable)
+        # Tokens asked for but none found would silently open every RPC to everyone.
+        if env.get(variable, "").strip() and not tokens:
+            raise AuthConfigError(f"{variable} is set but holds no token: give NAME:TOKEN entries, "
+                                  "comma-separated, or unset it to run without tokens")
         if path is not None:
             try:
-                tokens |= _entries(path.read_text(), kind, str(path))
+                from_file = _entries(path.read_text(), kind, str(path))
             except OSError as error:
                 raise AuthConfigError(f"--{kind}-tokens-file {path}: {error.strerror}") from None
+            if not from_file:
+                raise AuthConfigError(f"--{kind}-tokens-file {path} holds no token: write one NAME:TOKEN per "
+                                      "line, or leave the option out to run without tokens")
+            tokens |= from_file
         sets[kind] = tokens
     return Tokens(sets["admin"], sets["check"])
 
@@ -113,10 +121,12 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if status is None:
             return await continuation(handler_call_details)
 
-        async def refuse(request: Any, context: grpc.aio.ServicerContext) -> None:
+        async def refuse(requests: Any, context: grpc.aio.ServicerContext) -> None:
             await context.abort(status, message)
 
-        return grpc.unary_unary_rpc_method_handler(refuse)
+        # As a client-streaming handler the refusal never reads the request: an
+        # unauthenticated caller cannot make the server buffer or parse its bytes.
+        return grpc.stream_unary_rpc_method_handler(refuse)
 
 
 def is_loopback(listen: str) -> bool:

@@ -16,11 +16,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2, plan_pb2_grpc
-from imlimits_server import auth, metrics, price_list, workers
+from imlimits_server import auth, grpc_limits, metrics, price_list, redaction, workers
 from imlimits_server import settings as settings_module
 from imlimits_server.core.billing import Prices
 from imlimits_server.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from imlimits_server.price_list import PriceListError
+from imlimits_server.redaction import redact
 from imlimits_server.service.decoding import StrictDecodingServer
 from imlimits_server.service.limit_service import LimitService
 from imlimits_server.service.plan_service import PlanService
@@ -42,33 +43,49 @@ class StartupError(Exception):
     pass
 
 
-def create_grpc_server(interceptors: Sequence[grpc.aio.ServerInterceptor] = ()) -> grpc.aio.Server:
+def create_grpc_server(interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+                       max_concurrent_rpcs: int = grpc_limits.DEFAULT_MAX_CONCURRENT_RPCS,
+                       idle_timeout: float = grpc_limits.DEFAULT_IDLE_TIMEOUT_SECONDS) -> grpc.aio.Server:
     """The gRPC server every imlimits process uses (and the benchmark's no-op baseline, to compare like with like).
 
-    SO_REUSEPORT lets several worker processes share one port. Every handler registered on it answers
-    INVALID_ARGUMENT to a request whose bytes do not parse.
+    SO_REUSEPORT lets several worker processes share one port; grpc_limits bounds what callers can make it hold.
+    Every handler registered on it answers INVALID_ARGUMENT to a request whose bytes do not parse.
     """
-    return StrictDecodingServer(grpc.aio.server(interceptors=list(interceptors), options=[("grpc.so_reuseport", 1)]))
+    return StrictDecodingServer(grpc.aio.server(
+        interceptors=list(interceptors), maximum_concurrent_rpcs=max_concurrent_rpcs,
+        options=[("grpc.so_reuseport", 1), *grpc_limits.server_options(idle_timeout)]))
 
 
-def _bind(server: grpc.aio.Server, settings: Settings, tokens: auth.Tokens) -> int:
-    """Listen, refusing what would expose the service: beyond loopback it needs tokens and TLS, or --insecure."""
+def _check_exposure(settings: Settings, tokens: auth.Tokens) -> None:
+    """Refuse what would expose the service: beyond loopback gRPC needs tokens and TLS, metrics (which have
+    neither) need --insecure."""
     tls = settings.tls_cert is not None
     if not auth.is_loopback(settings.listen) and not (tokens.enabled and tls) and not settings.insecure:
         raise StartupError(
             f"refusing to listen on {settings.listen} without tokens and TLS: anyone who can reach it could change "
             "plans. Configure IMLIMITS_ADMIN_TOKENS/--admin-tokens-file and --tls-cert/--tls-key, "
             "or pass --insecure")
+    if settings.metrics_listen and not auth.is_loopback(settings.metrics_listen) and not settings.insecure:
+        raise StartupError(
+            f"refusing to serve metrics on {settings.metrics_listen}: they have no tokens and no TLS, so anyone "
+            "who can reach them reads them. Use a loopback address (the default host), or pass --insecure")
+
+
+def _bind(server: grpc.aio.Server, settings: Settings, tokens: auth.Tokens) -> int:
+    tls = settings.tls_cert is not None
     if not tokens.enabled:
         log.warning("no tokens configured: every caller may call every RPC (fine on loopback for development)")
-    if not tls:
-        return int(server.add_insecure_port(settings.listen))
-    assert settings.tls_key is not None and settings.tls_cert is not None
-    client_ca = settings.tls_client_ca.read_bytes() if settings.tls_client_ca else None
-    credentials = grpc.ssl_server_credentials(
-        [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())], root_certificates=client_ca,
-        require_client_auth=client_ca is not None)
-    return int(server.add_secure_port(settings.listen, credentials))
+    try:
+        if not tls:
+            return int(server.add_insecure_port(settings.listen))
+        assert settings.tls_key is not None and settings.tls_cert is not None
+        client_ca = settings.tls_client_ca.read_bytes() if settings.tls_client_ca else None
+        credentials = grpc.ssl_server_credentials(
+            [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())], root_certificates=client_ca,
+            require_client_auth=client_ca is not None)
+        return int(server.add_secure_port(settings.listen, credentials))
+    except RuntimeError:  # grpc's "Failed to bind": the address is taken or not on this host
+        return 0
 
 
 async def _verify_timezone(store: RedisStore, settings: Settings) -> None:
@@ -141,7 +158,7 @@ async def serve(settings: Settings, redis_url: str, prices: Prices, tokens: auth
         interceptors.append(metrics.MetricsInterceptor())
     if tokens.enabled:
         interceptors.append(auth.AuthInterceptor(tokens))
-    server = create_grpc_server(interceptors)
+    server = create_grpc_server(interceptors, settings.max_concurrent_rpcs, settings.idle_timeout)
     plan_pb2_grpc.add_PlanServiceServicer_to_server(
         PlanService(store, settings.tz, lambda: datetime.now(UTC), settings.trust_client_time, prices, ready,
                     auth.identify(tokens)),
@@ -155,10 +172,10 @@ async def serve(settings: Settings, redis_url: str, prices: Prices, tokens: auth
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     port = _bind(server, settings, tokens)
     if port == 0:
-        raise StartupError(f"cannot listen on {settings.listen}")
+        raise StartupError(f"cannot listen on {settings.listen}: the address is in use or not on this host")
     await server.start()
     host = settings.listen.rsplit(":", 1)[0]
-    log.info("imlimits serving on %s:%d (redis %s, time zone %s)", host, port, redis_url, settings.timezone)
+    log.info("imlimits serving on %s:%d (redis %s, time zone %s)", host, port, redact(redis_url), settings.timezone)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -182,9 +199,12 @@ async def serve(settings: Settings, redis_url: str, prices: Prices, tokens: auth
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv is None:
+        argv = workers.worker_args() or sys.argv[1:]
+    argv = list(argv)
     settings = settings_module.parse(argv)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    redaction.install()
     try:
         prices = price_list.load(settings.price_list)
         tokens = auth.load_tokens(settings.admin_tokens_file, settings.check_tokens_file)
@@ -200,6 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     embedded = None if settings.redis_url else EmbeddedRedis(settings.data_dir)
     try:
+        _check_exposure(settings, tokens)
         redis_url = settings.redis_url or embedded.start()  # type: ignore[union-attr]
         if settings.workers > 1:
             return workers.supervise(argv, settings.workers, settings.listen, redis_url, settings.shutdown_grace,

@@ -11,7 +11,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+from grpc_health.v1 import health_pb2
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from imlimits.v1 import limit_pb2, plan_pb2
 
 CALLS = Counter("imlimits_calls_total", "RPCs answered, by RPC and gRPC status", ["rpc", "status"])
 REFUSALS = Counter("imlimits_refusals_total", "Checks refused, by RPC and IM code", ["rpc", "code"])
@@ -21,9 +24,22 @@ IN_FLIGHT = Gauge("imlimits_in_flight_calls", "RPCs being answered now")
 REDIS_ERRORS = Counter("imlimits_redis_errors_total", "Calls answered UNAVAILABLE because Redis did not answer")
 
 
+# Labels come from these sets only, so no caller can add a series: a method
+# name nobody serves (made up, perhaps refused by auth) is counted as "unknown".
+KNOWN_RPCS: dict[str, str] = {f"/{service.full_name}/{method.name}": str(method.name)
+                               for module in (limit_pb2, plan_pb2, health_pb2)
+                               for service in module.DESCRIPTOR.services_by_name.values()
+                               for method in service.methods}
+UNKNOWN_RPC = "unknown"
+
+
+def rpc_label(method: str) -> str:
+    return KNOWN_RPCS.get(method, UNKNOWN_RPC)
+
+
 def serve_metrics(listen: str) -> None:
     host, _, port = listen.rpartition(":")
-    start_http_server(int(port), addr=host.strip("[]") or "0.0.0.0")
+    start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1")
 
 
 class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -32,10 +48,10 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler  # streams (health Watch, reflection) are not counted
-        rpc = handler_call_details.method.rpartition("/")[2]
-        behaviour = handler.unary_unary
+        if handler is None or (handler.unary_unary or handler.stream_unary) is None:
+            return handler  # server streams (health Watch, reflection) are not counted
+        rpc = rpc_label(handler_call_details.method)
+        behaviour = handler.unary_unary or handler.stream_unary
 
         async def measured(request: Any, context: grpc.aio.ServicerContext) -> Any:
             IN_FLIGHT.inc()
@@ -55,6 +71,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 LATENCY.labels(rpc).observe(time.perf_counter() - started)
                 CALLS.labels(rpc, status).inc()
 
-        return grpc.unary_unary_rpc_method_handler(
-            measured, request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer)
+        # Auth refuses as a client stream (it never reads the request), so both shapes are measured.
+        wrap = grpc.unary_unary_rpc_method_handler if handler.unary_unary else grpc.stream_unary_rpc_method_handler
+        return wrap(measured, request_deserializer=handler.request_deserializer,
+                    response_serializer=handler.response_serializer)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from imlimits_server.grpc_limits import DEFAULT_IDLE_TIMEOUT_SECONDS, DEFAULT_MAX_CONCURRENT_RPCS
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -34,6 +36,8 @@ class Settings:
     redis_password_file: Path | None = None
     redis_tls_ca: Path | None = None
     log_level: str = "INFO"
+    max_concurrent_rpcs: int = DEFAULT_MAX_CONCURRENT_RPCS
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT_SECONDS
 
     @property
     def tz(self) -> ZoneInfo:
@@ -44,7 +48,8 @@ class Settings:
 # also read Arabic-Indic or fullwidth digits (U+0664 as 4), which no operator means.
 _ASCII_INT = re.compile(r"[0-9]+")
 _ASCII_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")
-_HOST_PORT = re.compile(r".+:[0-9]+")
+# [HOST:]PORT: a bare port (or ":PORT") means loopback, see _loopback_by_default.
+_HOST_PORT = re.compile(r"(.*:)?[0-9]+")
 
 
 def _ascii_int(text: str) -> int:
@@ -117,8 +122,13 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
     parser.add_argument("--redis-tls-ca", type=Path, default=env_or("REDIS_TLS_CA", None),
                         help="PEM CA that verifies a Redis served over TLS (rediss://)")
     parser.add_argument("--metrics-listen", default=env_or("METRICS_LISTEN", None),
-                        help="HOST:PORT for Prometheus metrics over HTTP (default: off); with --workers N, "
-                             "worker k uses PORT+k")
+                        help="[HOST:]PORT for Prometheus metrics over HTTP (default: off; HOST defaults to 127.0.0.1, "
+                             "a non-loopback HOST needs --insecure); with --workers N, worker k uses PORT+k")
+    parser.add_argument("--max-concurrent-rpcs", type=int,
+                        default=env_or("MAX_CONCURRENT_RPCS", default.max_concurrent_rpcs),
+                        help="calls one process answers at once; more answer RESOURCE_EXHAUSTED (default %(default)s)")
+    parser.add_argument("--idle-timeout", type=float, default=env_or("IDLE_TIMEOUT", default.idle_timeout),
+                        help="seconds after which a connection with no calls is closed (default %(default)s)")
     parser.add_argument("--log-level", default=env_or("LOG_LEVEL", default.log_level),
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     args = parser.parse_args(argv)
@@ -128,10 +138,12 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         parser.error(f"--timezone: unknown time zone {args.timezone!r} (use an IANA name such as Asia/Shanghai)")
     if float(args.redis_timeout) <= 0 or int(args.redis_max_pending) < 1:
         parser.error("--redis-timeout and --redis-max-pending must be positive")
+    if int(args.max_concurrent_rpcs) < 1 or float(args.idle_timeout) <= 0:
+        parser.error("--max-concurrent-rpcs and --idle-timeout must be positive")
     if int(args.workers) < 1:
         parser.error("--workers must be at least 1")
     if args.metrics_listen and not _HOST_PORT.fullmatch(args.metrics_listen):
-        parser.error(f"--metrics-listen must be HOST:PORT with the port in ASCII digits, got {args.metrics_listen!r}")
+        parser.error(f"--metrics-listen must be [HOST:]PORT with the port in ASCII digits, got {args.metrics_listen!r}")
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
     if args.tls_client_ca and not args.tls_cert:
@@ -154,11 +166,19 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         tls_key=_path(args.tls_key),
         tls_client_ca=_path(args.tls_client_ca),
         insecure=bool(args.insecure),
-        metrics_listen=args.metrics_listen or None,
+        metrics_listen=_loopback_by_default(args.metrics_listen) if args.metrics_listen else None,
         redis_password_file=_path(args.redis_password_file),
         redis_tls_ca=_path(args.redis_tls_ca),
         log_level=args.log_level,
+        max_concurrent_rpcs=int(args.max_concurrent_rpcs),
+        idle_timeout=float(args.idle_timeout),
     )
+
+
+def _loopback_by_default(listen: str) -> str:
+    """`9090` and `:9090` mean loopback: metrics have no tokens, so all interfaces must be asked for by name."""
+    host, _, port = str(listen).rpartition(":")
+    return listen if host else f"127.0.0.1:{port}"
 
 
 def _path(value: object) -> Path | None:

@@ -2,12 +2,16 @@
 
 A Python process serves on one core; workers let one host use all of them.
 The parent owns the embedded redis-server, restarts a worker that dies, and
-passes SIGTERM on so every worker drains its calls.
+passes SIGTERM on so every worker drains its calls. Workers get their flags
+through the environment, not argv: `ps` shows every user a command line,
+and it would show the Redis URL with its password.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -20,6 +24,16 @@ log = logging.getLogger("imlimits.workers")
 
 # A worker that keeps dying is restarted at most this often.
 _RESTART_INTERVAL_SECONDS = 1.0
+# A worker's flags, as a JSON list: read (and removed) by the worker's main().
+ARGS_VARIABLE = "IMLIMITS_WORKER_ARGS"
+# Exit statuses of a worker that refused its settings (main's 1 and 2): restarting cannot help.
+_REFUSED = (1, 2)
+
+
+def worker_args() -> list[str] | None:
+    """In a worker, the flags its parent gave it; None in a process the user started."""
+    value = os.environ.pop(ARGS_VARIABLE, None)
+    return None if value is None else [str(arg) for arg in json.loads(value)]
 
 
 def _shared_listen(listen: str) -> str:
@@ -36,17 +50,18 @@ def supervise(argv: Sequence[str], workers: int, listen: str, redis_url: str, gr
               metrics_listen: str | None = None) -> int:
     """Run `workers` copies of this server with the same flags; later flags override earlier ones."""
     listen = _shared_listen(listen)
-    base = [sys.executable, "-m", "imlimits_server.main", *argv, "--listen", listen, "--redis-url", redis_url,
-            "--workers", "1"]
+    base = [*argv, "--listen", listen, "--redis-url", redis_url, "--workers", "1"]
 
-    def command(index: int) -> list[str]:
-        if not metrics_listen:
-            return base
-        # One metrics port per worker: Prometheus scrapes each process.
-        host, _, port = metrics_listen.rpartition(":")
-        return [*base, "--metrics-listen", f"{host}:{int(port) + index}"]
+    def start(index: int) -> subprocess.Popen[bytes]:
+        args = base
+        if metrics_listen:
+            # One metrics port per worker: Prometheus scrapes each process.
+            host, _, port = metrics_listen.rpartition(":")
+            args = [*base, "--metrics-listen", f"{host}:{int(port) + index}"]
+        return subprocess.Popen([sys.executable, "-m", "imlimits_server.main"],
+                                env={**os.environ, ARGS_VARIABLE: json.dumps(args)})
 
-    children = [subprocess.Popen(command(index)) for index in range(workers)]
+    children = [start(index) for index in range(workers)]
     log.info("started %d workers on %s", workers, listen)
     stopping = False
 
@@ -57,13 +72,19 @@ def supervise(argv: Sequence[str], workers: int, listen: str, redis_url: str, gr
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     last_restart = 0.0
+    refused: int | None = None
     while not stopping:
         time.sleep(0.2)
         for index, child in enumerate(children):
             if stopping or child.poll() is None or time.monotonic() - last_restart < _RESTART_INTERVAL_SECONDS:
                 continue
+            if child.returncode in _REFUSED:
+                log.error("worker %d refused to run (exit %d, its error is above): stopping every worker",
+                          child.pid, child.returncode)
+                refused, stopping = child.returncode, True
+                break
             log.warning("worker %d exited with %s: restarting it", child.pid, child.returncode)
-            children[index] = subprocess.Popen(command(index))
+            children[index] = start(index)
             last_restart = time.monotonic()
     for child in children:
         if child.poll() is None:
@@ -76,5 +97,7 @@ def supervise(argv: Sequence[str], workers: int, listen: str, redis_url: str, gr
         except subprocess.TimeoutExpired:
             child.kill()
             codes.append(child.wait())
+    if refused is not None:
+        return refused
     # A worker still starting when SIGTERM came dies by the signal: it had no calls to finish.
     return 0 if all(code in (0, -signal.SIGTERM) for code in codes) else 1

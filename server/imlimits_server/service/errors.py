@@ -21,8 +21,18 @@ from imlimits_server.core.errors import (
     PlanError,
 )
 from imlimits_server.metrics import REDIS_ERRORS
+from imlimits_server.store.pipelined import NotServing
 
 log = logging.getLogger("imlimits.errors")
+
+# What a caller is told when Redis does not answer. Where Redis is stays in the
+# server log; a "not serving" reply (LOADING, READONLY, ...) is Redis's own
+# text, which names no address, and says why.
+REDIS_UNAVAILABLE = "redis unavailable, retry later"
+
+
+def redis_unavailable(error: Exception) -> str:
+    return f"{REDIS_UNAVAILABLE}: {error}" if isinstance(error, NotServing) else REDIS_UNAVAILABLE
 
 _CODES: dict[type[PlanError], tuple[grpc.StatusCode, int]] = {
     InvalidArgument: (grpc.StatusCode.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT),
@@ -69,7 +79,7 @@ def grpc_errors(handler: _Handler) -> _Handler:
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
             log.warning("redis unavailable in %s: %s", handler.__name__, error)
             REDIS_ERRORS.inc()
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"redis unavailable, retry later: {error}")
+            await context.abort(grpc.StatusCode.UNAVAILABLE, redis_unavailable(error))
 
     return wrapper  # type: ignore[return-value]
 

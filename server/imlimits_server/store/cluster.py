@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 
 from redis.crc import key_slot
 
+from imlimits_server.redaction import redact
 from imlimits_server.store.pipelined import ConnectionLost, NotConnected, PipelinedConnection, ReplyError
 
 SLOTS = 16384
@@ -32,7 +33,7 @@ class ClusterConnection:
                  ssl_context: ssl.SSLContext | None = None) -> None:
         parsed = urlparse(url)
         if parsed.scheme != "redis+cluster":
-            raise ValueError(f"not a cluster url: {url!r}")
+            raise ValueError(f"not a cluster url: {redact(url)!r}")
         credentials, _, hosts = parsed.netloc.rpartition("@")
         self._credentials = f"{credentials}@" if credentials else ""
         self._seeds = [host.strip() for host in hosts.split(",") if host.strip()]

@@ -21,6 +21,8 @@ from urllib.parse import unquote, urlparse
 import hiredis
 import redis.exceptions
 
+from imlimits_server.redaction import redact
+
 ConnectionLost = redis.exceptions.ConnectionError
 Timeout = redis.exceptions.TimeoutError
 
@@ -116,11 +118,7 @@ class PipelinedConnection:
         try:
             return await asyncio.shield(self._connecting)
         except (OSError, TimeoutError) as error:
-            raise NotConnected(f"cannot connect to redis {self._url_without_password()}: {error}") from None
-
-    def _url_without_password(self) -> str:
-        url = urlparse(self._url)
-        return url._replace(netloc=url.netloc.rpartition("@")[2]).geturl()
+            raise NotConnected(f"cannot connect to redis {redact(self._url)}: {error}") from None
 
     async def _open(self) -> _RedisProtocol:
         loop = asyncio.get_running_loop()
