@@ -96,19 +96,24 @@ def default_plan(edition: Edition) -> Plan:
 def adjust_to_edition(plan: Plan, edition: Edition) -> Plan:
     """The implicit adjustment that follows an edition change.
 
-    A limit below the new edition's default is raised to it and one above is
-    kept; the AV add-on exists only on PRO; TRIAL has no add-ons at all.
+    A limit at the old edition's default becomes the new edition's default; an
+    extended one (a bought add-on) is kept where it is above the new default;
+    the AV add-on exists only on PRO; TRIAL has no add-ons at all.
     """
     if edition is Edition.TRIAL:
         return default_plan(Edition.TRIAL)
-    defaults = DEFAULTS[edition]
+    old, new = DEFAULTS[plan.edition], DEFAULTS[edition]
     return replace(
         plan,
         edition=edition,
         av_room_unlimited=plan.av_room_unlimited and edition is Edition.PRO,
-        user_group_limit=max(plan.user_group_limit, defaults.user_group_limit),
-        group_member_limit=max(plan.group_member_limit, defaults.group_member_limit),
+        user_group_limit=_follow(plan.user_group_limit, old.user_group_limit, new.user_group_limit),
+        group_member_limit=_follow(plan.group_member_limit, old.group_member_limit, new.group_member_limit),
     )
+
+
+def _follow(limit: int, old_default: int, new_default: int) -> int:
+    return limit if limit > old_default and limit > new_default else new_default
 
 
 def format_value(value: Edition | bool | int) -> str:
