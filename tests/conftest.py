@@ -8,11 +8,15 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+from hypothesis import Phase, settings
 
 from harness import ClusterProcess, RedisProcess, ServerProcess, temp_dirs_removed
 from imlimits.v1 import limit_pb2_grpc, plan_pb2_grpc
 
 _app_ids = itertools.count(1_400_000_001)
+
+# `make mutate` (tools/mutate.py) needs a verdict per mutant, not a minimal failing example: no shrinking.
+settings.register_profile("mutate", phases=(Phase.explicit, Phase.reuse, Phase.generate), database=None)
 
 
 # Each scope removes the temporary directories its own fixtures and tests made, also when a test fails, so

@@ -56,8 +56,10 @@ def follow_edition(plan: Plan, edition: Edition) -> Plan:
 
 
 def value_of(plan: Plan, item: Item) -> Edition | bool | int:
-    return {Item.EDITION: plan.edition, Item.AV_ROOM_UNLIMITED: plan.av_room_unlimited,
-            Item.USER_GROUP_LIMIT: plan.user_group_limit, Item.GROUP_MEMBER_LIMIT: plan.group_member_limit}[item]
+    values: dict[Item, Edition | bool | int] = {
+        Item.EDITION: plan.edition, Item.AV_ROOM_UNLIMITED: plan.av_room_unlimited,
+        Item.USER_GROUP_LIMIT: plan.user_group_limit, Item.GROUP_MEMBER_LIMIT: plan.group_member_limit}
+    return values[item]
 
 
 def named_items(request: PlanRequest) -> dict[Item, Edition | bool | int]:
@@ -163,9 +165,10 @@ class SpecApp:
         after = follow_edition(self.plan, edition)
         after = replace(
             after,
-            av_room_unlimited=bool(named.get(Item.AV_ROOM_UNLIMITED, after.av_room_unlimited)),
-            user_group_limit=int(named.get(Item.USER_GROUP_LIMIT, after.user_group_limit)),
-            group_member_limit=int(named.get(Item.GROUP_MEMBER_LIMIT, after.group_member_limit)),
+            av_room_unlimited=after.av_room_unlimited if request.av_room_unlimited is None
+            else request.av_room_unlimited,
+            user_group_limit=request.user_group_limit or after.user_group_limit,
+            group_member_limit=request.group_member_limit or after.group_member_limit,
         )
         # "Implicit adjustments and requests that change nothing are not changes."
         changes = [item for item in ORDER if item in named and value_of(after, item) != value_of(self.plan, item)]

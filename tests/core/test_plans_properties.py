@@ -129,7 +129,8 @@ def _limit_values(draw: st.DrawFn, app: SpecApp, item: Item, edition: Edition, a
     baseline = app.baseline(at, item, edition)
     current = app.plan.user_group_limit if item is Item.USER_GROUP_LIMIT else app.plan.group_member_limit
     fresh = draw(st.integers(min_value=default, max_value=high))
-    candidates = [int(baseline), current, default, fresh, fresh, default + 100, high]
+    assert isinstance(baseline, int)
+    candidates = [baseline, current, default, fresh, fresh, default + 100, high]
     if draw(st.integers(0, 9)) == 0:
         candidates = [default - 1, high + 1]
     return draw(st.sampled_from(candidates))
