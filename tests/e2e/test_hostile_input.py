@@ -176,10 +176,10 @@ def test_garbage_on_the_port(service: Service, server: ServerProcess, seed: int)
 
 
 
-# Byte lengths, not characters: 群 is 3 bytes in UTF-8, so 11 of them are 33 bytes. None of these ids is one
-# the generated requests above use, so no earlier example can have filled a group or a user's groups.
-ID_BOUNDS = [("user", "q" * 32, "q" * 33), ("user", "群" * 10 + "qq", "群" * 11),
-             ("group", "b" * 48, "b" * 49), ("group", "群" * 16, "群" * 16 + "b")]
+# Byte lengths, not characters: 界 is 3 bytes in UTF-8, so 11 of them are 33 bytes. None of these ids is one
+# the generated requests above sample, so no earlier example can have created the group or filled a user's groups.
+ID_BOUNDS = [("user", "q" * 32, "q" * 33), ("user", "界" * 10 + "qq", "界" * 11),
+             ("group", "b" * 48, "b" * 49), ("group", "界" * 16, "界" * 16 + "b")]
 
 
 @pytest.mark.parametrize(("kind", "longest", "too_long"), ID_BOUNDS)
