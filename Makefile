@@ -8,7 +8,7 @@ PROTOS := $(wildcard protos/imlimits/v1/*.proto)
 # google/rpc/status.proto (the error of a batched check) ships with googleapis-common-protos.
 GOOGLEAPIS = $$($(PY) -c 'import pathlib, google.rpc.status_pb2 as s; print(pathlib.Path(s.__file__).parents[2])')
 
-.PHONY: run test test-cluster lint proto bench soak redis-server browser debian-packages clean
+.PHONY: run test test-cluster lint proto bench soak mutate redis-server browser debian-packages clean
 
 # Two stamps: .runtime (the service and the command line: what `make run` needs) and
 # .installed (plus the dev tools: pytest, hypothesis, ruff, mypy, grpcio-tools).
@@ -51,7 +51,7 @@ test: $(VENV)/.installed redis-server browser
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check server client console tests bench
+	$(VENV)/bin/ruff check server client console tests bench tools
 	$(VENV)/bin/mypy
 
 # Regenerates gen/ from protos/; the generated files are committed and
@@ -77,3 +77,8 @@ test-cluster: $(VENV)/.installed redis-server
 # Bounded soak (about 70 s): mixed load from several processes, Redis killed and restarted midway.
 soak: $(VENV)/.installed redis-server
 	PYTHONPATH=tests $(PY) -m bench.soak $(SOAK_ARGS)
+
+# Plants each bug of tools/mutations.toml alone in a scratch copy and runs the tests it names (minutes, not part of
+# `make test`): prints caught / survived, fails if one survived or the list no longer applies to the code.
+mutate: $(VENV)/.installed redis-server
+	$(PY) tools/mutate.py $(MUTATE_ARGS)

@@ -8,11 +8,35 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+from hypothesis import Phase, settings
 
-from harness import ClusterProcess, RedisProcess, ServerProcess
+from harness import ClusterProcess, RedisProcess, ServerProcess, temp_dirs_removed
 from imlimits.v1 import limit_pb2_grpc, plan_pb2_grpc
 
 _app_ids = itertools.count(1_400_000_001)
+
+# `make mutate` (tools/mutate.py) needs a verdict per mutant, not a minimal failing example: no shrinking.
+settings.register_profile("mutate", phases=(Phase.explicit, Phase.reuse, Phase.generate), database=None)
+
+
+# Each scope removes the temporary directories its own fixtures and tests made, also when a test fails, so
+# no imlimits-test-* directory outlives the test, module or session that needed it.
+@pytest.fixture(scope="session", autouse=True)
+def _session_temp_dirs() -> Iterator[None]:
+    with temp_dirs_removed():
+        yield
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_temp_dirs() -> Iterator[None]:
+    with temp_dirs_removed():
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _test_temp_dirs() -> Iterator[None]:
+    with temp_dirs_removed():
+        yield
 
 
 # IMLIMITS_TEST_REDIS=cluster runs every test that uses this fixture against a 3-master Redis Cluster.

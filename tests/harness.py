@@ -5,6 +5,7 @@ Each process is started, waited on until ready, and stopped; nothing is mocked.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -14,6 +15,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -21,6 +24,36 @@ import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 READY_TIMEOUT_SECONDS = 20.0
+
+
+# Temporary directories made for test processes; each is removed by temp_dirs_removed() or at exit at the latest.
+_temp_dirs: list[Path] = []
+
+
+def temp_dir(prefix: str) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    _temp_dirs.append(path)
+    return path
+
+
+@contextmanager
+def temp_dirs_removed() -> Iterator[None]:
+    """Removes the temporary directories made inside the block, also when it raises."""
+    before = set(_temp_dirs)
+    try:
+        yield
+    finally:
+        for path in [path for path in _temp_dirs if path not in before]:
+            _temp_dirs.remove(path)
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_temp_dirs() -> None:
+    while _temp_dirs:
+        shutil.rmtree(_temp_dirs.pop(), ignore_errors=True)
+
+
+atexit.register(remove_temp_dirs)
 
 
 def free_port() -> int:
@@ -33,7 +66,7 @@ class RedisProcess:
     """redis-server on 127.0.0.1, without persistence unless asked."""
 
     def __init__(self, data_dir: Path | None = None, port: int | None = None, durable: bool = False) -> None:
-        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="imlimits-test-redis-"))
+        self.data_dir = data_dir or temp_dir("imlimits-test-redis-")
         self.port = port or free_port()
         self.durable = durable
         self.process: subprocess.Popen[bytes] | None = None
@@ -94,6 +127,7 @@ class ServerProcess:
         self.port: int | None = None
         self.output: list[str] = []
         self._ready = threading.Event()
+        self._reader: threading.Thread | None = None
 
     @property
     def target(self) -> str:
@@ -110,7 +144,8 @@ class ServerProcess:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=self.env,
             cwd=self.cwd,
         )
-        threading.Thread(target=self._read_output, daemon=True).start()
+        self._reader = threading.Thread(target=self._read_output, daemon=True)
+        self._reader.start()
         if not self._ready.wait(READY_TIMEOUT_SECONDS) or self.port is None:
             self.stop()
             raise RuntimeError("imlimits-server did not start:\n" + "".join(self.output))
@@ -144,8 +179,14 @@ class ServerProcess:
     def wait_exit(self, timeout: float = READY_TIMEOUT_SECONDS) -> int:
         assert self.process is not None
         code = self.process.wait(timeout=timeout)
-        time.sleep(0.1)  # let the reader thread take the last lines
+        self._join_reader()
         return code
+
+    def _join_reader(self) -> None:
+        """Wait until every line the process wrote is in `output` (the pipe closes when it exits)."""
+        if self._reader is not None:
+            self._reader.join(timeout=READY_TIMEOUT_SECONDS)
+            assert not self._reader.is_alive(), "the server's output pipe stayed open after it exited"
 
     def stop(self) -> int | None:
         if self.process is None:
@@ -159,6 +200,7 @@ class ServerProcess:
                 self.process.wait()
         code = self.process.returncode
         self.process = None
+        self._join_reader()
         return code
 
 
@@ -166,7 +208,7 @@ class ClusterProcess:
     """A Redis Cluster of `masters` redis-servers on loopback, made with `redis-cli --cluster create`."""
 
     def __init__(self, masters: int = 3) -> None:
-        self.data_dir = Path(tempfile.mkdtemp(prefix="imlimits-test-cluster-"))
+        self.data_dir = temp_dir("imlimits-test-cluster-")
         self.ports = [_cluster_port() for _ in range(masters)]
         self.processes: list[subprocess.Popen[bytes]] = []
 

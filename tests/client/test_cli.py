@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from typing import Any
@@ -32,10 +33,20 @@ def app(server: ServerProcess, app_id: int) -> str:
 
 
 def test_help_names_every_command(server: ServerProcess) -> None:
+    """The help's command list is exactly the commands the parser accepts, and each one answers its own --help."""
     done = imlimits(server, "--help")
     assert done.returncode == 0
-    for command in ("app", "bill", "usage", "check"):
-        assert command in done.stdout
+    listed = re.findall(r"^ {4}([a-z][a-z-]*) {2,}\S", done.stdout, flags=re.MULTILINE)
+    unknown = imlimits(server, "no-such-command")
+    assert unknown.returncode == 2
+    choices = re.search(r"invalid choice: 'no-such-command' \(choose from (.*)\)", unknown.stderr)
+    assert choices is not None, unknown.stderr
+    accepted = re.findall(r"'([^']+)'", choices.group(1))
+    assert sorted(listed) == sorted(accepted)
+    assert {"app", "bill", "usage", "check"} <= set(listed)
+    for command in listed:
+        own_help = imlimits(server, command, "--help")
+        assert own_help.returncode == 0 and own_help.stdout.startswith(f"usage: imlimits {command} "), own_help
 
 
 def test_app_show_table_and_json(server: ServerProcess, app: str) -> None:

@@ -143,15 +143,21 @@ def test_moving_a_busy_apps_slot_loses_nothing(cluster: ClusterProcess, replicas
         for channel in channels:
             await channel.close()
 
-    loader = threading.Thread(target=lambda: asyncio.run(load()))
+    loader = threading.Thread(target=lambda: asyncio.run(load()), daemon=True)
     loader.start()
+    deadline = time.monotonic() + 60
     while len(answers) < 50:
+        assert loader.is_alive(), f"the load stopped before it got going: {failures[:3]}"
+        assert time.monotonic() < deadline, f"only {len(answers)} answers in 60 s: {failures[:3]}"
         time.sleep(0.01)
     move_started = len(answers)
-    _migrate(cluster, slot(app_id), target, pause=0.02)
-    during_move = answers[move_started:]
-    moved.set()
+    try:
+        _migrate(cluster, slot(app_id), target, pause=0.02)
+        during_move = answers[move_started:]
+    finally:
+        moved.set()  # the load ends even if the migration failed
     loader.join(timeout=120)
+    assert not loader.is_alive(), f"the load did not reach every limit within 120 s: {len(answers)} answers"
 
     assert any(code == 0 for _, _, code in during_move)  # checks were admitted while the slot moved
     assert cluster.owner(slot(app_id)) == target

@@ -95,7 +95,9 @@ class TestBounds:
             with pytest.raises(InvalidArgument, match="user_group_limit"):
                 plans.upgrade(state, PlanRequest(edition=edition, user_group_limit=value), at(2019, 2, 1), TZ)
         for value in (low, 5000):
-            plans.upgrade(state, PlanRequest(edition=edition, user_group_limit=value), at(2019, 2, 1), TZ)
+            plan = plans.upgrade(state, PlanRequest(edition=edition, user_group_limit=value), at(2019, 2, 1), TZ).plan
+            assert (plan.edition, plan.user_group_limit) == (edition, value)
+            assert plan.limits().user_groups == value
 
     @pytest.mark.parametrize(("edition", "low"), [(Edition.PRO, 200), (Edition.ULTIMATE, 2000)])
     def test_group_member_limit_from_default_to_6000(self, edition: Edition, low: int) -> None:
@@ -104,7 +106,10 @@ class TestBounds:
             with pytest.raises(InvalidArgument, match="group_member_limit"):
                 plans.upgrade(state, PlanRequest(edition=edition, group_member_limit=value), at(2019, 2, 1), TZ)
         for value in (low, 6000):
-            plans.upgrade(state, PlanRequest(edition=edition, group_member_limit=value), at(2019, 2, 1), TZ)
+            plan = plans.upgrade(state, PlanRequest(edition=edition, group_member_limit=value), at(2019, 2, 1),
+                                 TZ).plan
+            assert (plan.edition, plan.group_member_limit) == (edition, value)
+            assert plan.limits().group_members == value
 
     @pytest.mark.parametrize("value", [True, False])
     def test_av_add_on_not_applicable_outside_pro(self, value: bool) -> None:

@@ -173,3 +173,24 @@ def test_garbage_on_the_port(service: Service, server: ServerProcess, seed: int)
         with socket.create_connection(("127.0.0.1", server.port or 0), timeout=2) as raw:
             raw.sendall(preface + rng.randbytes(rng.randrange(1, 4096)))
     assert service.plans.GetApp(plan_pb2.GetAppRequest(app_id=APP), timeout=10).app_id == APP
+
+
+
+# Byte lengths, not characters: 界 is 3 bytes in UTF-8, so 11 of them are 33 bytes. None of these ids is one
+# the generated requests above sample, so no earlier example can have created the group or filled a user's groups.
+ID_BOUNDS = [("user", "q" * 32, "q" * 33), ("user", "界" * 10 + "qq", "界" * 11),
+             ("group", "b" * 48, "b" * 49), ("group", "界" * 16, "界" * 16 + "b")]
+
+
+@pytest.mark.parametrize(("kind", "longest", "too_long"), ID_BOUNDS)
+def test_id_byte_bounds(service: Service, kind: str, longest: str, too_long: str) -> None:
+    """SPEC section 3: user ids 1..32 bytes, group ids 1..48 bytes; one byte more is INVALID_ARGUMENT."""
+    def create(identifier: str) -> tuple[grpc.StatusCode, Message | None]:
+        group_id, member = (identifier, "m") if kind == "group" else ("bounds", identifier)
+        return service.call("CreateGroup", limit_pb2.CreateGroupRequest(
+            app_id=APP, group_id=group_id, type=limit_pb2.GROUP_TYPE_PUBLIC, owner="o", members=[member],
+            dry_run=True))
+
+    status, answer = create(longest)
+    assert status is grpc.StatusCode.OK and isinstance(answer, limit_pb2.CheckResponse) and answer.code == 0, answer
+    assert create(too_long)[0] is grpc.StatusCode.INVALID_ARGUMENT

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
@@ -49,14 +51,44 @@ def test_time_zone_change_refused_unless_forced(own_redis: RedisProcess) -> None
     ServerProcess("--redis-url", own_redis.url, "--timezone", "Europe/Berlin").start().stop()
 
 
-def test_settings_from_environment(own_redis: RedisProcess) -> None:
+def _upgrade_then_change_edition_across_utc_midnight(plans: plan_pb2_grpc.PlanServiceStub, app_id: int) -> None:
+    """Upgrade at 20:00 UTC on Feb 28th, change the edition at 01:00 UTC on March 1st.
+
+    In UTC these are two months, so the second edition change is allowed; in
+    Asia/Shanghai both fall on March 1st and the second is refused.
+    """
+    plans.CreateApp(plan_pb2.CreateAppRequest(app_id=app_id, at=_utc(2019, 1, 2, 0)))
+    plans.Upgrade(plan_pb2.UpgradeRequest(app_id=app_id, edition=plan_pb2.EDITION_PRO, at=_utc(2019, 2, 28, 20)))
+    plans.ChangePlan(plan_pb2.ChangePlanRequest(app_id=app_id, edition=plan_pb2.EDITION_ULTIMATE,
+                                                at=_utc(2019, 3, 1, 1)))
+
+
+def _utc(year: int, month: int, day: int, hour: int) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(datetime(year, month, day, hour, tzinfo=UTC))
+    return stamp
+
+
+def test_settings_from_environment(own_redis: RedisProcess, app_id: int) -> None:
+    """IMLIMITS_TIMEZONE decides where a month begins (not only what the start-up line says)."""
     process = ServerProcess(env={"IMLIMITS_REDIS_URL": own_redis.url, "IMLIMITS_TIMEZONE": "UTC",
-                                 "IMLIMITS_FORCE_TIMEZONE": "1"}).start()
+                                 "IMLIMITS_FORCE_TIMEZONE": "1", "IMLIMITS_TRUST_CLIENT_TIME": "1"}).start()
     try:
-        assert "time zone UTC" in "".join(process.output)
         assert own_redis.url in "".join(process.output)
+        with grpc.insecure_channel(process.target) as channel:
+            _upgrade_then_change_edition_across_utc_midnight(plan_pb2_grpc.PlanServiceStub(channel), app_id)
+            app = plan_pb2_grpc.PlanServiceStub(channel).GetApp(plan_pb2.GetAppRequest(app_id=app_id))
+        assert app.edition == plan_pb2.EDITION_ULTIMATE
     finally:
         process.stop()
+
+
+def test_default_time_zone_is_shanghai(server: ServerProcess, app_id: int) -> None:
+    """The same two changes on the default deployment fall in one month: the second is refused."""
+    with grpc.insecure_channel(server.target) as channel:
+        refused(lambda: _upgrade_then_change_edition_across_utc_midnight(plan_pb2_grpc.PlanServiceStub(channel),
+                                                                          app_id),
+                grpc.StatusCode.FAILED_PRECONDITION, "may change again on 2019-04-01")
 
 
 def test_embedded_default_persists_across_restarts(tmp_path: Path, app_id: int) -> None:

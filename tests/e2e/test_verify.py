@@ -55,11 +55,16 @@ def test_a_server_killed_mid_load_leaves_no_partial_check(own_redis: RedisProces
         for i in range(20):
             client.check.create_group(app_id, f"g{i}", GroupType.PUBLIC, owner=f"o{i}")
 
+    answered = 0
+    running = asyncio.Event()
+    failures: list[str] = []
+
     async def load(target: str) -> None:
         async with grpc.aio.insecure_channel(target) as channel:
             stub = limit_pb2_grpc.LimitServiceStub(channel)
 
             async def worker(index: int) -> None:
+                nonlocal answered
                 for n in range(10_000):
                     group = f"g{(index + n) % 20}"
                     users = [f"u{(index * 7 + n + k) % 300}" for k in range(5)]
@@ -70,19 +75,26 @@ def test_a_server_killed_mid_load_leaves_no_partial_check(own_redis: RedisProces
                         else:
                             await stub.JoinGroup(limit_pb2.JoinGroupRequest(app_id=app_id, group_id=group,
                                                                             users=users), timeout=5)
-                    except grpc.aio.AioRpcError:
-                        return  # the server is gone
+                    except grpc.aio.AioRpcError as error:
+                        if error.code() is not grpc.StatusCode.UNAVAILABLE:  # only "the server is gone" ends it
+                            failures.append(f"{error.code().name}: {error.details()}")
+                        return
+                    answered += 1
+                    if answered >= 500:
+                        running.set()
 
             await asyncio.gather(*(worker(i) for i in range(32)))
 
     async def kill_under_load() -> None:
-        running = asyncio.create_task(load(process.target))
-        await asyncio.sleep(1.0)
+        loading = asyncio.create_task(load(process.target))
+        # Killed once the load is in full swing (500 answers), not after a guessed delay.
+        await asyncio.wait_for(running.wait(), timeout=60)
         assert process.process is not None
         os.kill(process.process.pid, signal.SIGKILL)
-        await running
+        await asyncio.wait_for(loading, timeout=60)
 
     asyncio.run(kill_under_load())
+    assert failures == []
     process.wait_exit()
     restarted = ServerProcess("--redis-url", own_redis.url).start()
     try:

@@ -53,15 +53,19 @@ def test_error_replies_raise_and_do_not_disturb_others(single_redis: RedisProces
 def test_a_stalled_redis_times_out_then_recovers(own_redis: RedisProcess) -> None:
     async def run() -> None:
         connection = PipelinedConnection(own_redis.url, timeout=0.2)
-        await connection.execute("PING")
+        stalled_connection = await connection.execute("CLIENT", "ID")
         admin = own_redis.client()
         admin.client_pause(1500)
         started = time.monotonic()
         results = await asyncio.gather(*(connection.execute("PING") for _ in range(50)), return_exceptions=True)
         assert all(isinstance(result, Timeout) for result in results)
         assert time.monotonic() - started < 1.0  # the watchdog, not the pause, ended the wait
-        await asyncio.sleep(1.5)
-        assert await connection.execute("PING") == "PONG"  # reconnected by itself
+        await asyncio.sleep(1.5)  # the pause ends: Redis itself is fine again
+        assert await connection.execute("PING") == "PONG"
+        # A timed-out connection may hold replies out of step with its commands: it was dropped, and a new
+        # one was opened by itself.
+        assert await connection.execute("CLIENT", "ID") != stalled_connection
+        assert str(stalled_connection) not in [client["id"] for client in admin.client_list()]
         await connection.close()
 
     asyncio.run(run())
