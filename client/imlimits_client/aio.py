@@ -12,8 +12,15 @@ import grpc
 
 from imlimits.v1 import limit_pb2_grpc, plan_pb2_grpc
 from imlimits_client import calls
+from imlimits_client.batching import (
+    DEFAULT_COALESCE_MAX,
+    DEFAULT_COALESCE_WINDOW,
+    BatchAnswer,
+    BatchRun,
+    Coalescer,
+)
 from imlimits_client.calls import Call, R
-from imlimits_client.errors import from_rpc_error
+from imlimits_client.errors import ImlimitsError, from_rpc_error
 from imlimits_client.policy import Attempts, OnUnavailable, RetryPolicy, unavailable_answer
 from imlimits_client.types import (
     App,
@@ -38,12 +45,18 @@ class AsyncClient:
     decides a check's answer when the service cannot be reached: "deny"
     (fail closed), "allow" (fail open, so an outage need not stop chat) or
     "raise" (imlimits_client.Unavailable).
+
+    `coalesce=True` sends the single checks of concurrent tasks together
+    over one Stream: a check waits at most `coalesce_window` seconds for
+    others, and `coalesce_max` waiting checks go at once. Callers keep
+    their code; each check keeps its deadline, policy and retries.
     """
 
     def __init__(self, target: str, *, check_timeout: float = DEFAULT_CHECK_TIMEOUT,
                  admin_timeout: float = DEFAULT_ADMIN_TIMEOUT, on_unavailable: OnUnavailable = "deny",
                  retry: RetryPolicy | None = None, token: str | None = None,
-                 credentials: grpc.ChannelCredentials | None = None) -> None:
+                 credentials: grpc.ChannelCredentials | None = None, coalesce: bool = False,
+                 coalesce_window: float = DEFAULT_COALESCE_WINDOW, coalesce_max: int = DEFAULT_COALESCE_MAX) -> None:
         self._channel = grpc.aio.secure_channel(target, credentials) if credentials \
             else grpc.aio.insecure_channel(target)
         self._stubs: dict[str, Any] = {"check": limit_pb2_grpc.LimitServiceStub(self._channel),
@@ -52,24 +65,47 @@ class AsyncClient:
         self._on_unavailable = on_unavailable
         self._retry = retry or RetryPolicy()
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._coalescer = Coalescer(self._stubs["check"], self._metadata, coalesce_window, coalesce_max) \
+            if coalesce else None
         self.check = CheckClient(self)
         self.admin = AdminClient(self)
 
     async def run(self, call: Call[R]) -> R:
         attempts = Attempts(self._retry, self._timeouts[call.service], call.retry_safe)
-        method = getattr(self._stubs[call.service], call.method)
         while True:
             try:
-                answer = await method(call.request, timeout=attempts.remaining(), metadata=self._metadata)
-                return call.convert(answer)
-            except grpc.RpcError as rpc_error:
-                error = from_rpc_error(rpc_error)
+                if self._coalescer is not None and call.check_field:
+                    return call.convert(await self._coalescer.send(call, attempts.remaining()))
+                return call.convert(await self._unary(call, attempts.remaining()))
+            except ImlimitsError as error:
                 delay = attempts.retry_delay(error)
                 if delay is None:
                     return cast(R, unavailable_answer(call, error, self._on_unavailable))
                 await asyncio.sleep(delay)
 
+    async def _unary(self, call: Call[Any], timeout: float) -> Any:
+        try:
+            return await getattr(self._stubs[call.service], call.method)(call.request, timeout=timeout,
+                                                                         metadata=self._metadata)
+        except grpc.RpcError as rpc_error:
+            raise from_rpc_error(rpc_error) from None
+
+    async def batch(self, checks: Sequence[Call[Any]]) -> list[BatchAnswer]:
+        run = BatchRun(checks, self._retry, self._timeouts["check"], self._on_unavailable)
+        while True:
+            try:
+                run.answered(await self._stubs["check"].Batch(run.request(), timeout=run.attempts.remaining(),
+                                                              metadata=self._metadata))
+            except grpc.RpcError as rpc_error:
+                run.failed(rpc_error)
+            delay = run.retry_delay()
+            if delay is None:
+                return run.results()
+            await asyncio.sleep(delay)
+
     async def close(self) -> None:
+        if self._coalescer is not None:
+            await self._coalescer.close()
         await self._channel.close()
 
     async def __aenter__(self) -> AsyncClient:
@@ -101,6 +137,15 @@ class CheckClient:
 
     async def destroy_group(self, app_id: int, group_id: str) -> Released:
         return await self._client.run(calls.destroy_group(app_id, group_id))
+
+    async def batch(self, checks: Sequence[Call[Any]]) -> list[BatchAnswer]:
+        """Up to 1000 checks (built with imlimits_client.checks) in one call; one answer per check, in order.
+
+        Each answer is what the single call would return (CheckResult,
+        Released) or the error it would raise, as a value: one bad check
+        never fails the others. Checks on one app take effect in order.
+        """
+        return await self._client.batch(checks)
 
     async def usage(self, app_id: int, user: str | None = None, group_id: str | None = None) -> Usage:
         return await self._client.run(calls.usage(app_id, user, group_id))
