@@ -10,6 +10,7 @@
 Depends on the generated stubs (package `imlimits.v1`), never on the server.
 """
 
+from imlimits_client import checks
 from imlimits_client.aio import AsyncClient
 from imlimits_client.errors import (
     AlreadyExists,
@@ -41,5 +42,5 @@ from imlimits_client.types import (
 __all__ = [
     "AlreadyExists", "App", "AppStatus", "AsyncClient", "Bill", "BillLine", "CheckResult", "Client", "Conflict",
     "Edition", "GroupType", "ImCode", "ImlimitsError", "InvalidArgument", "Limits", "NotFound", "PermissionDenied",
-    "PlanChange", "PlanRuleViolation", "Released", "Unauthenticated", "Unavailable", "Usage",
+    "PlanChange", "PlanRuleViolation", "Released", "Unauthenticated", "Unavailable", "Usage", "checks",
 ]

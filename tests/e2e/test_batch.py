@@ -34,7 +34,7 @@ def codes(results: list[limit_pb2.CheckResult]) -> list[str]:
     for result in results:
         which = result.WhichOneof("result")
         found.append(code_pb2.Code.Name(result.error.code) if which == "error"
-                     else str(getattr(result, which).code))
+                     else str(result.check.code if which == "check" else result.release.code))
     return found
 
 
@@ -67,7 +67,8 @@ def test_one_bad_check_fails_only_itself(limits: limit_pb2_grpc.LimitServiceStub
         join(app_id, "", "bob"),  # malformed
         join(app_id, "g", *(f"u{i}" for i in range(501))),  # over 500 users
         join(UNKNOWN_APP, "g", "cat"),
-        limit_pb2.Check(create_group=limit_pb2.CreateGroupRequest(app_id=app_id, group_id="t", type=42)),
+        limit_pb2.Check(create_group=limit_pb2.CreateGroupRequest(
+            app_id=app_id, group_id="t", type=42)),  # type: ignore[arg-type]
         join(app_id, "g", "dan"),
     ]
     # The second time, through Stream, the group exists already: 10025, as its owner's retry.
