@@ -83,7 +83,8 @@ async def _drive(load: Load, seed: int) -> tuple[int, int, list[float], int]:
     """(checks answered in the window, errors, latencies of single checks or batches, checks sent in all)."""
     rng = random.Random(seed)
     async with AsyncClient(load.target, check_timeout=10, on_unavailable="raise",
-                           coalesce=load.mode == "coalesced") as client, \
+                           coalesce=load.mode.startswith("coalesced"),
+                           coalesce_via="batch" if load.mode == "coalesced-batch" else "stream") as client, \
             grpc.aio.insecure_channel(load.target) as channel:
         stub = limit_pb2_grpc.LimitServiceStub(channel)
         start = time.perf_counter() + load.warmup
@@ -231,7 +232,8 @@ def run(service: ServerProcess, noop: ServerProcess, redis_url: str, redis_pid: 
     if redis_pid is not None:
         report["store"] = asyncio.run(compare_store(redis_url, 2 * seconds))
     figures: list[Figure] = []
-    for mode, conc in (("unary", concurrency), ("batch", 4), ("client", concurrency), ("coalesced", concurrency)):
+    for mode, conc in (("unary", concurrency), ("batch", 4), ("client", concurrency), ("coalesced", concurrency),
+                       ("coalesced-batch", concurrency)):
         for name, server in (("no-op", noop), ("imlimits", service)):
             figures.append(measure(name, server, None if server is noop else redis_pid,
                                    Load(server.target, mode, conc, seconds, warmup), processes))
@@ -240,11 +242,12 @@ def run(service: ServerProcess, noop: ServerProcess, redis_url: str, redis_pid: 
     client = by["imlimits", "client"].checks_per_second
     # Latency at the same offered load: 70% of what unary sustains through the client, so both keep up.
     offered = 0.7 * client
-    for mode in ("client", "coalesced"):
+    for mode in ("client", "coalesced", "coalesced-batch"):
         figures.append(measure("imlimits", service, redis_pid, Load(service.target, mode, concurrency, seconds,
                                                                     warmup, offered), processes))
     at_rate = {f.mode: f for f in figures if f.offered}
     report["figures"] = [asdict(f) for f in figures]
+    report["attempts"] = attempts(redis_url, seconds, warmup, processes, concurrency)
     report["ratios"] = {
         "batch_over_unary": by["imlimits", "batch"].checks_per_second / unary,
         "coalesced_over_client_unary": by["imlimits", "coalesced"].checks_per_second / client,
@@ -256,6 +259,38 @@ def run(service: ServerProcess, noop: ServerProcess, redis_url: str, redis_pid: 
                                         "coalesced": at_rate["coalesced"].p99_ms},
     }
     return report
+
+
+# Attempts at the unary path, each the same service started differently (see the modules).
+ATTEMPTS = {"asyncio (as shipped)": "imlimits_server.main", "uvloop": "bench.uvloop_server",
+            "redis writes corked per loop turn": "bench.corked_server"}
+
+
+def attempts(redis_url: str, seconds: float, warmup: float, processes: int, concurrency: int) -> dict[str, Any]:
+    """Unary JoinGroup at `concurrency` and at 1, and coalesced, for each attempt, on the same Redis."""
+    servers = {name: ServerProcess("--redis-url", redis_url, module=module).start()
+               for name, module in ATTEMPTS.items()}
+    report: dict[str, Any] = {}
+    try:
+        for mode, conc in (("unary", concurrency), ("unary", 1), ("coalesced", concurrency)):
+            for name, server in servers.items():
+                figure = measure(name[:8], server, None, Load(server.target, mode, conc, seconds, warmup),
+                                 min(processes, conc))
+                report.setdefault(name, {})[f"{mode} c={conc}"] = {
+                    "checks_per_second": figure.checks_per_second, "p50_ms": figure.p50_ms, "p99_ms": figure.p99_ms,
+                    "server_cpu_us_per_check": figure.server_cpu_us_per_check}
+    finally:
+        for server in servers.values():
+            server.stop()
+    return report
+
+
+def print_attempts(report: dict[str, Any]) -> None:
+    print("  unary attempts (same run, same Redis):")
+    for name, figures in report.items():
+        print(f"    {name}: " + "; ".join(f"{key} {value['checks_per_second']:,.0f}/s p50 {value['p50_ms']:.2f} ms "
+                                          f"cpu {value['server_cpu_us_per_check']:.0f} us"
+                                          for key, value in figures.items()))
 
 
 def print_report(report: dict[str, Any]) -> None:
@@ -275,6 +310,7 @@ def print_report(report: dict[str, Any]) -> None:
     ratios = report["ratios"]
     print(f"batch of {BATCH_SIZE} / unary checks/s: {ratios['batch_over_unary']:.1f}x; through the client, coalesced "
           f"into Stream / unary: {ratios['coalesced_over_client_unary']:.1f}x")
+    print_attempts(report["attempts"])
     latency = ratios["p99_ms_at_same_offered_load"]
     print(f"p99 at {latency['offered_checks_per_second']:,.0f} checks/s offered: unary {latency['unary']:.2f} ms, "
           f"coalesced {latency['coalesced']:.2f} ms")

@@ -18,6 +18,7 @@ from imlimits_client.batching import (
     BatchAnswer,
     BatchRun,
     Coalescer,
+    CoalesceVia,
 )
 from imlimits_client.calls import Call, R
 from imlimits_client.errors import ImlimitsError, from_rpc_error
@@ -46,17 +47,22 @@ class AsyncClient:
     (fail closed), "allow" (fail open, so an outage need not stop chat) or
     "raise" (imlimits_client.Unavailable).
 
-    `coalesce=True` sends the single checks of concurrent tasks together
-    over one Stream: a check waits at most `coalesce_window` seconds for
-    others, and `coalesce_max` waiting checks go at once. Callers keep
-    their code; each check keeps its deadline, policy and retries.
+    `coalesce=True` sends the single checks of concurrent tasks together:
+    a check waits at most `coalesce_window` seconds for others, and
+    `coalesce_max` waiting checks go at once, in one Batch call
+    (`coalesce_via="batch"`, the default) or over one long-lived Stream
+    (`"stream"`). Callers keep their code; each check keeps its deadline,
+    policy and retries. Batch is the default because gRPC's per-message
+    cost in Python makes a Stream message nearly as dear as a unary call
+    (docs/batching.md has the figures).
     """
 
     def __init__(self, target: str, *, check_timeout: float = DEFAULT_CHECK_TIMEOUT,
                  admin_timeout: float = DEFAULT_ADMIN_TIMEOUT, on_unavailable: OnUnavailable = "deny",
                  retry: RetryPolicy | None = None, token: str | None = None,
                  credentials: grpc.ChannelCredentials | None = None, coalesce: bool = False,
-                 coalesce_window: float = DEFAULT_COALESCE_WINDOW, coalesce_max: int = DEFAULT_COALESCE_MAX) -> None:
+                 coalesce_window: float = DEFAULT_COALESCE_WINDOW, coalesce_max: int = DEFAULT_COALESCE_MAX,
+                 coalesce_via: CoalesceVia = "batch") -> None:
         self._channel = grpc.aio.secure_channel(target, credentials) if credentials \
             else grpc.aio.insecure_channel(target)
         self._stubs: dict[str, Any] = {"check": limit_pb2_grpc.LimitServiceStub(self._channel),
@@ -65,8 +71,8 @@ class AsyncClient:
         self._on_unavailable = on_unavailable
         self._retry = retry or RetryPolicy()
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
-        self._coalescer = Coalescer(self._stubs["check"], self._metadata, coalesce_window, coalesce_max) \
-            if coalesce else None
+        self._coalescer = Coalescer(self._stubs["check"], self._metadata, coalesce_window, coalesce_max,
+                                    coalesce_via, check_timeout) if coalesce else None
         self.check = CheckClient(self)
         self.admin = AdminClient(self)
 

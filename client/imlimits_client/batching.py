@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import grpc
 
@@ -26,6 +26,7 @@ DEFAULT_COALESCE_WINDOW = 0.0005
 DEFAULT_COALESCE_MAX = 100
 
 BatchAnswer = CheckResult | Released | ImlimitsError
+CoalesceVia = Literal["stream", "batch"]
 
 
 def check_message(call: Call[Any]) -> limit_pb2.Check:
@@ -114,17 +115,21 @@ class BatchRun:
 
 
 class Coalescer:
-    """Single checks from many tasks, sent together over one long-lived Stream.
+    """Single checks from many tasks, sent together in one Batch call or over one long-lived Stream.
 
     A check waits at most `window` seconds for others (the first one starts
     the clock); `max_checks` waiting are sent at once. Results come back in
-    the order the checks were written, so each is matched to its caller
-    first in, first out. If the stream breaks, every check on it is
-    UNAVAILABLE (and retried, where safe, on the next stream).
+    the order the checks were sent, so each is matched to its caller first
+    in, first out. A failed Batch call, or a broken stream, leaves each of
+    its checks UNAVAILABLE (and retried, where safe, with the next send).
     """
 
-    def __init__(self, stub: Any, metadata: tuple[tuple[str, str], ...], window: float, max_checks: int) -> None:
+    def __init__(self, stub: Any, metadata: tuple[tuple[str, str], ...], window: float, max_checks: int,
+                 via: CoalesceVia = "batch", timeout: float = 1.0) -> None:
         self._stub = stub
+        self._via = via
+        self._timeout = timeout
+        self._batches: set[asyncio.Task[None]] = set()
         self._metadata = metadata
         self._window = window
         self._max_checks = max_checks
@@ -163,6 +168,11 @@ class Coalescer:
             await self._flush.wait()
             self._flush.clear()
             waiting, self._waiting = self._waiting, []
+            if self._via == "batch":
+                task = asyncio.get_running_loop().create_task(self._batch(waiting))
+                self._batches.add(task)
+                task.add_done_callback(self._batches.discard)
+                continue
             try:
                 stream = self._open()
                 for message, future in waiting:
@@ -170,6 +180,20 @@ class Coalescer:
                     await stream.write(message)
             except (grpc.RpcError, asyncio.InvalidStateError) as error:
                 self._break(error, waiting)
+
+    async def _batch(self, waiting: list[tuple[limit_pb2.Check, asyncio.Future[Any]]]) -> None:
+        try:
+            response = await self._stub.Batch(limit_pb2.BatchRequest(checks=[message for message, _ in waiting]),
+                                              timeout=self._timeout, metadata=self._metadata)
+        except grpc.RpcError as error:
+            failure = from_rpc_error(error)
+            for _, future in waiting:
+                if not future.done():
+                    future.set_exception(failure)
+            return
+        for (_, future), result in zip(waiting, response.results, strict=True):
+            if not future.done():
+                future.set_result(result)
 
     def _open(self) -> Any:
         if self._stream is None:
@@ -203,7 +227,7 @@ class Coalescer:
                 future.set_exception(failure)
 
     async def close(self) -> None:
-        for task in (self._writer, self._reader):
+        for task in (self._writer, self._reader, *self._batches):
             if task is not None:
                 task.cancel()
         if self._stream is not None:

@@ -22,7 +22,7 @@ from imlimits_client import (
     checks,
 )
 from imlimits_client import calls as client_calls
-from imlimits_client.batching import BatchAnswer
+from imlimits_client.batching import BatchAnswer, CoalesceVia
 
 UNKNOWN_APP = 1_399_999_997
 
@@ -58,13 +58,14 @@ def test_batch_refuses_what_is_no_batch(client: Client, app_id: int) -> None:
         client.check.batch([client_calls.usage(app_id, None, None)])
 
 
-@pytest.mark.parametrize("coalesce_max", [100, 7])
-def test_coalesced_checks_from_many_tasks_are_exact(server: ServerProcess, app_id: int, coalesce_max: int) -> None:
+@pytest.mark.parametrize(("via", "coalesce_max"), [("batch", 100), ("batch", 7), ("stream", 100), ("stream", 7)])
+def test_coalesced_checks_from_many_tasks_are_exact(server: ServerProcess, app_id: int, via: CoalesceVia,
+                                                    coalesce_max: int) -> None:
     """60 tasks join a TRIAL group (20 members, the owner included) through one coalescing client."""
 
     async def run() -> Counter[int]:
         async with AsyncClient(server.target, check_timeout=10, admin_timeout=10, coalesce=True,
-                               coalesce_max=coalesce_max) as client:
+                               coalesce_max=coalesce_max, coalesce_via=via) as client:
             await client.admin.create_app(app_id)
             assert (await client.check.create_group(app_id, "g", GroupType.PUBLIC, owner="owner")).allowed
             results = await asyncio.gather(*(client.check.join_group(app_id, "g", [f"user-{i}"]) for i in range(60)))
@@ -100,11 +101,12 @@ class TestOutage:
         assert isinstance(results[1], Unavailable)  # a release is no check: the policy does not answer it
         assert isinstance(results[2], InvalidArgument)  # known without Redis
 
-    @pytest.mark.parametrize("policy", ["deny", "allow", "raise"])
-    def test_coalesced_checks_keep_the_policy(self, outage: ServerProcess, app_id: int, policy: str) -> None:
+    @pytest.mark.parametrize(("policy", "via"), [("deny", "stream"), ("allow", "batch"), ("raise", "stream")])
+    def test_coalesced_checks_keep_the_policy(self, outage: ServerProcess, app_id: int, policy: str,
+                                              via: CoalesceVia) -> None:
         async def run() -> None:
             async with AsyncClient(outage.target, check_timeout=2, on_unavailable=policy,  # type: ignore[arg-type]
-                                   coalesce=True) as client:
+                                   coalesce=True, coalesce_via=via) as client:
                 if policy == "raise":
                     with pytest.raises(Unavailable):
                         await client.check.join_group(app_id, "g", ["bob"])
@@ -114,9 +116,10 @@ class TestOutage:
 
         asyncio.run(run())
 
-    def test_no_server_at_all(self, app_id: int) -> None:
+    @pytest.mark.parametrize("via", ["batch", "stream"])
+    def test_no_server_at_all(self, app_id: int, via: CoalesceVia) -> None:
         async def run() -> tuple[CheckResult, list[BatchAnswer]]:
-            async with AsyncClient("127.0.0.1:1", check_timeout=1, coalesce=True) as client:
+            async with AsyncClient("127.0.0.1:1", check_timeout=1, coalesce=True, coalesce_via=via) as client:
                 single = await client.check.create_room(app_id, "r")
                 return single, await client.check.batch([checks.create_room(app_id, "r")])
 
