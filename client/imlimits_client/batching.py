@@ -38,8 +38,10 @@ def check_message(call: Call[Any]) -> limit_pb2.Check:
     return message
 
 
-def answer_of(result: limit_pb2.CheckResult) -> Any:
+def answer_of(result: Any) -> Any:
     """A batched check's answer as its unary call returns it (CheckResponse, ReleaseResponse) or raises it."""
+    if not isinstance(result, limit_pb2.CheckResult):
+        return result  # the unary call's own answer
     which = result.WhichOneof("result")
     if which == "check":
         return result.check
@@ -117,11 +119,15 @@ class BatchRun:
 class Coalescer:
     """Single checks from many tasks, sent together in one Batch call or over one long-lived Stream.
 
-    A check waits at most `window` seconds for others (the first one starts
-    the clock); `max_checks` waiting are sent at once. Results come back in
-    the order the checks were sent, so each is matched to its caller first
-    in, first out. A failed Batch call, or a broken stream, leaves each of
-    its checks UNAVAILABLE (and retried, where safe, with the next send).
+    When nothing is on its way, a check leaves at the end of the current
+    turn of the event loop, with whatever other tasks asked in that turn (a
+    lone check as its own unary call): a quiet client waits for no window.
+    While checks are on their way, new ones wait at most `window` seconds
+    for company, or until `max_checks` are waiting, or until what was on its
+    way is answered. Answers come back in the order the checks were sent,
+    so each is matched to its caller first in, first out. A failed call, or
+    a broken stream, leaves each of its checks UNAVAILABLE (and retried,
+    where safe, with the next send).
     """
 
     def __init__(self, stub: Any, metadata: tuple[tuple[str, str], ...], window: float, max_checks: int,
@@ -129,14 +135,14 @@ class Coalescer:
         self._stub = stub
         self._via = via
         self._timeout = timeout
-        self._batches: set[asyncio.Task[None]] = set()
         self._metadata = metadata
         self._window = window
         self._max_checks = max_checks
-        self._waiting: list[tuple[limit_pb2.Check, asyncio.Future[Any]]] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._waiting: list[tuple[Call[Any], asyncio.Future[Any]]] = []
+        self._timer: asyncio.Handle | None = None
         self._flush = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
+        self._sends: set[asyncio.Task[None]] = set()  # Batch or unary calls on their way
         self._stream: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._in_flight: collections.deque[asyncio.Future[Any]] = collections.deque()
@@ -145,17 +151,21 @@ class Coalescer:
         """The check's answer message, or its error raised, within `timeout`."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._waiting.append((check_message(call), future))
+        self._waiting.append((call, future))
         if self._writer is None or self._writer.done():
             self._writer = loop.create_task(self._write())
         if len(self._waiting) >= self._max_checks:
             self._send_now()
         elif self._timer is None:
-            self._timer = loop.call_later(self._window, self._send_now)
+            self._timer = loop.call_soon(self._send_now) if self._idle() \
+                else loop.call_later(self._window, self._send_now)
         try:
             return answer_of(await asyncio.wait_for(future, timeout))
         except TimeoutError:
             raise Unavailable(grpc.StatusCode.DEADLINE_EXCEEDED, "no answer within the check's deadline") from None
+
+    def _idle(self) -> bool:
+        return not (self._sends or self._in_flight)
 
     def _send_now(self) -> None:
         if self._timer is not None:
@@ -163,37 +173,52 @@ class Coalescer:
             self._timer = None
         self._flush.set()
 
+    def _answered(self) -> None:
+        """What was on its way is answered: checks waiting for company go now."""
+        if self._idle() and self._waiting:
+            self._send_now()
+
     async def _write(self) -> None:
         while True:
             await self._flush.wait()
             self._flush.clear()
             waiting, self._waiting = self._waiting, []
+            if not waiting:
+                continue
             if self._via == "batch":
-                task = asyncio.get_running_loop().create_task(self._batch(waiting))
-                self._batches.add(task)
-                task.add_done_callback(self._batches.discard)
+                task = asyncio.get_running_loop().create_task(self._call(waiting))
+                self._sends.add(task)
                 continue
             try:
                 stream = self._open()
-                for message, future in waiting:
+                for call, future in waiting:
                     self._in_flight.append(future)
-                    await stream.write(message)
+                    await stream.write(check_message(call))
             except (grpc.RpcError, asyncio.InvalidStateError) as error:
                 self._break(error, waiting)
 
-    async def _batch(self, waiting: list[tuple[limit_pb2.Check, asyncio.Future[Any]]]) -> None:
+    async def _call(self, waiting: list[tuple[Call[Any], asyncio.Future[Any]]]) -> None:
+        """One Batch call for the waiting checks; a lone check as its own unary call, which costs less."""
         try:
-            response = await self._stub.Batch(limit_pb2.BatchRequest(checks=[message for message, _ in waiting]),
-                                              timeout=self._timeout, metadata=self._metadata)
+            if len(waiting) == 1:
+                call = waiting[0][0]
+                answers = [await getattr(self._stub, call.method)(call.request, timeout=self._timeout,
+                                                                  metadata=self._metadata)]
+            else:
+                request = limit_pb2.BatchRequest(checks=[check_message(call) for call, _ in waiting])
+                answers = list((await self._stub.Batch(request, timeout=self._timeout,
+                                                       metadata=self._metadata)).results)
+            for (_, future), answer in zip(waiting, answers, strict=True):
+                if not future.done():
+                    future.set_result(answer)
         except grpc.RpcError as error:
             failure = from_rpc_error(error)
             for _, future in waiting:
                 if not future.done():
                     future.set_exception(failure)
-            return
-        for (_, future), result in zip(waiting, response.results, strict=True):
-            if not future.done():
-                future.set_result(result)
+        finally:
+            self._sends.discard(asyncio.current_task())
+            self._answered()
 
     def _open(self) -> Any:
         if self._stream is None:
@@ -207,13 +232,14 @@ class Coalescer:
                 future = self._in_flight.popleft()
                 if not future.done():
                     future.set_result(result)
+                self._answered()
             error: BaseException = Unavailable(grpc.StatusCode.UNAVAILABLE, "the stream ended")
         except grpc.RpcError as rpc_error:
             error = rpc_error
         if self._stream is stream:
             self._break(error, [])
 
-    def _break(self, error: BaseException, waiting: list[tuple[limit_pb2.Check, asyncio.Future[Any]]]) -> None:
+    def _break(self, error: BaseException, waiting: list[tuple[Call[Any], asyncio.Future[Any]]]) -> None:
         """Every check written to a broken stream, or not yet written, has no answer: UNAVAILABLE."""
         failure = from_rpc_error(error) if isinstance(error, grpc.RpcError) else error
         if not isinstance(failure, Unavailable):
@@ -227,7 +253,7 @@ class Coalescer:
                 future.set_exception(failure)
 
     async def close(self) -> None:
-        for task in (self._writer, self._reader, *self._batches):
+        for task in (self._writer, self._reader, *self._sends):
             if task is not None:
                 task.cancel()
         if self._stream is not None:
