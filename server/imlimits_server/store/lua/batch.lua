@@ -5,6 +5,12 @@
 -- atomic too, which is stronger than a batch promises.
 -- ARGV: per check, its script (c, j or l), key count, arg count, then its own ARGV.
 -- KEYS: every check's own KEYS, in order. Returns one reply per check.
+-- Every check of a run is of one app and none writes its limits: read them once.
+local read_app_limits, limits_read = app_limits, nil
+app_limits = function(limits_key)
+  if not limits_read then limits_read = {read_app_limits(limits_key)} end
+  return limits_read[1], limits_read[2]
+end
 local scripts = {c = create_group, j = join_group, l = leave_group}
 local replies, k, a = {}, 1, 1
 while a <= #ARGV do
