@@ -53,7 +53,7 @@ def cpu_seconds(pids: list[int]) -> float:
 @dataclass(frozen=True)
 class Load:
     target: str
-    mode: str  # "unary" or "batch" (raw stubs), "client" or "coalesced" (the client library)
+    mode: str  # "unary" or "batch" (raw stubs); "client", "coalesced-batch" or "coalesced-stream" (client library)
     concurrency: int
     seconds: float
     warmup: float
@@ -84,7 +84,7 @@ async def _drive(load: Load, seed: int) -> tuple[int, int, list[float], int]:
     rng = random.Random(seed)
     async with AsyncClient(load.target, check_timeout=10, on_unavailable="raise",
                            coalesce=load.mode.startswith("coalesced"),
-                           coalesce_via="batch" if load.mode == "coalesced-batch" else "stream") as client, \
+                           coalesce_via="stream" if load.mode == "coalesced-stream" else "batch") as client, \
             grpc.aio.insecure_channel(load.target) as channel:
         stub = limit_pb2_grpc.LimitServiceStub(channel)
         start = time.perf_counter() + load.warmup
@@ -232,8 +232,8 @@ def run(service: ServerProcess, noop: ServerProcess, redis_url: str, redis_pid: 
     if redis_pid is not None:
         report["store"] = asyncio.run(compare_store(redis_url, 2 * seconds))
     figures: list[Figure] = []
-    for mode, conc in (("unary", concurrency), ("batch", 4), ("client", concurrency), ("coalesced", concurrency),
-                       ("coalesced-batch", concurrency)):
+    for mode, conc in (("unary", concurrency), ("batch", 4), ("client", concurrency),
+                       ("coalesced-batch", concurrency), ("coalesced-stream", concurrency)):
         for name, server in (("no-op", noop), ("imlimits", service)):
             figures.append(measure(name, server, None if server is noop else redis_pid,
                                    Load(server.target, mode, conc, seconds, warmup), processes))
@@ -242,7 +242,7 @@ def run(service: ServerProcess, noop: ServerProcess, redis_url: str, redis_pid: 
     client = by["imlimits", "client"].checks_per_second
     # Latency at the same offered load: 70% of what unary sustains through the client, so both keep up.
     offered = 0.7 * client
-    for mode in ("client", "coalesced", "coalesced-batch"):
+    for mode in ("client", "coalesced-batch", "coalesced-stream"):
         figures.append(measure("imlimits", service, redis_pid, Load(service.target, mode, concurrency, seconds,
                                                                     warmup, offered), processes))
     at_rate = {f.mode: f for f in figures if f.offered}
@@ -250,13 +250,15 @@ def run(service: ServerProcess, noop: ServerProcess, redis_url: str, redis_pid: 
     report["attempts"] = attempts(redis_url, seconds, warmup, processes, concurrency)
     report["ratios"] = {
         "batch_over_unary": by["imlimits", "batch"].checks_per_second / unary,
-        "coalesced_over_client_unary": by["imlimits", "coalesced"].checks_per_second / client,
+        "coalesced_batch_over_client_unary": by["imlimits", "coalesced-batch"].checks_per_second / client,
+        "coalesced_stream_over_client_unary": by["imlimits", "coalesced-stream"].checks_per_second / client,
         "unary_over_noop": unary / by["no-op", "unary"].checks_per_second,
         "batch_over_noop_batch": by["imlimits", "batch"].checks_per_second / by["no-op", "batch"].checks_per_second,
-        "coalesced_over_noop_coalesced": by["imlimits", "coalesced"].checks_per_second
-        / by["no-op", "coalesced"].checks_per_second,
+        "coalesced_batch_over_noop": by["imlimits", "coalesced-batch"].checks_per_second
+        / by["no-op", "coalesced-batch"].checks_per_second,
         "p99_ms_at_same_offered_load": {"offered_checks_per_second": offered, "unary": at_rate["client"].p99_ms,
-                                        "coalesced": at_rate["coalesced"].p99_ms},
+                                        "coalesced_batch": at_rate["coalesced-batch"].p99_ms,
+                                        "coalesced_stream": at_rate["coalesced-stream"].p99_ms},
     }
     return report
 
@@ -272,7 +274,7 @@ def attempts(redis_url: str, seconds: float, warmup: float, processes: int, conc
                for name, module in ATTEMPTS.items()}
     report: dict[str, Any] = {}
     try:
-        for mode, conc in (("unary", concurrency), ("unary", 1), ("coalesced", concurrency)):
+        for mode, conc in (("unary", concurrency), ("unary", 1)):
             for name, server in servers.items():
                 figure = measure(name[:8], server, None, Load(server.target, mode, conc, seconds, warmup),
                                  min(processes, conc))
@@ -309,11 +311,12 @@ def print_report(report: dict[str, Any]) -> None:
         print("  " + "  ".join(str(cell).rjust(width) for cell, width in zip(row, widths, strict=True)))
     ratios = report["ratios"]
     print(f"batch of {BATCH_SIZE} / unary checks/s: {ratios['batch_over_unary']:.1f}x; through the client, coalesced "
-          f"into Stream / unary: {ratios['coalesced_over_client_unary']:.1f}x")
+          f"/ unary: {ratios['coalesced_batch_over_client_unary']:.1f}x into Batch (the default), "
+          f"{ratios['coalesced_stream_over_client_unary']:.1f}x into Stream")
     print_attempts(report["attempts"])
     latency = ratios["p99_ms_at_same_offered_load"]
     print(f"p99 at {latency['offered_checks_per_second']:,.0f} checks/s offered: unary {latency['unary']:.2f} ms, "
-          f"coalesced {latency['coalesced']:.2f} ms")
+          f"coalesced into Batch {latency['coalesced_batch']:.2f} ms, into Stream {latency['coalesced_stream']:.2f} ms")
 
 
 def main() -> None:
