@@ -80,6 +80,8 @@ async def rounds(store: RedisStore,
             yield await asyncio.shield(decide(store, pending, "Stream"))
     finally:
         reader.cancel()
+        if reader.done() and not reader.cancelled():
+            reader.exception()  # the client went away: its reading error is expected, not to be logged
 
 
 def _count(messages: Sequence[limit_pb2.Check], results: list[limit_pb2.CheckResult], rpc: str) -> None:
