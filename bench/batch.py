@@ -240,8 +240,9 @@ def run(service: ServerProcess, noop: ServerProcess, redis_url: str, redis_pid: 
     by = {(f.server, f.mode): f for f in figures}
     unary = by["imlimits", "unary"].checks_per_second
     client = by["imlimits", "client"].checks_per_second
-    # Latency at the same offered load: 70% of what unary sustains through the client, so both keep up.
-    offered = 0.7 * client
+    # Latency at the same offered load: half what unary sustains through the client, so that each keeps up
+    # even when the shared machine has a busy moment.
+    offered = 0.5 * client
     for mode in ("client", "coalesced-batch", "coalesced-stream"):
         figures.append(measure("imlimits", service, redis_pid, Load(service.target, mode, concurrency, seconds,
                                                                     warmup, offered), processes))
