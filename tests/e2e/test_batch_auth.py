@@ -22,9 +22,14 @@ def test_batch_and_stream_by_token(secured: ServerProcess, app_id: int,  # noqa:
     checks = [limit_pb2.Check(create_room=limit_pb2.CreateRoomRequest(app_id=app_id, room_id="r"))]
     with grpc.insecure_channel(secured.target) as channel:
         stub = limit_pb2_grpc.LimitServiceStub(channel)
-        for call in (lambda: list(stub.Batch(limit_pb2.BatchRequest(checks=checks), metadata=metadata,
-                                             timeout=10).results),
-                     lambda: list(stub.Stream(iter(checks), metadata=metadata, timeout=10))):
+
+        def batch() -> list[limit_pb2.CheckResult]:
+            return list(stub.Batch(limit_pb2.BatchRequest(checks=checks), metadata=metadata, timeout=10).results)
+
+        def stream() -> list[limit_pb2.CheckResult]:
+            return list(stub.Stream(iter(checks), metadata=metadata, timeout=10))
+
+        for call in (batch, stream):
             try:
                 answers = call()
             except grpc.RpcError as error:
