@@ -1,4 +1,4 @@
-"""`make bench`, batching: Batch and coalesced Stream against unary JoinGroup, in one run on one machine.
+"""`make bench`, batching: Batch and coalesced single checks against unary JoinGroup, in one run on one machine.
 
 - Redis: one app's checks decided by batch.lua (one script call per app and
   batch) against the same checks as pipelined EVALSHAs (one script call per
@@ -6,10 +6,12 @@
 - Throughput: JoinGroups of one user each, spread over 8 apps, closed loop
   from the same load processes: unary calls against Batches of 100 (raw
   stubs, as bench.load sends them), and single calls through the client
-  library, unary against coalesced into Stream by the asyncio client;
-  against imlimits and against the no-op server.
+  library, unary against coalesced by the asyncio client into Batch calls
+  (its default) and into a Stream; against imlimits and the no-op server.
 - Latency: the client library's unary and coalesced calls at the same
   offered (open-loop) rate.
+- Attempts at the unary path: the service on uvloop, and with its Redis
+  writes corked for one loop turn, against the service as shipped.
 
 Run alone with `PYTHONPATH=tests .venv/bin/python -m bench.batch`.
 """
