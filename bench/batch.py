@@ -234,7 +234,7 @@ def run(service: ServerProcess, noop: ServerProcess, redis_url: str, redis_pid: 
     if redis_pid is not None:
         report["store"] = asyncio.run(compare_store(redis_url, 2 * seconds))
     figures: list[Figure] = []
-    for mode, conc in (("unary", concurrency), ("batch", 4), ("client", concurrency),
+    for mode, conc in (("unary", concurrency), ("batch", 8), ("client", concurrency),
                        ("coalesced-batch", concurrency), ("coalesced-stream", concurrency)):
         for name, server in (("no-op", noop), ("imlimits", service)):
             figures.append(measure(name, server, None if server is noop else redis_pid,
