@@ -240,8 +240,6 @@ def main() -> None:
     if memory:
         print(f"redis bytes per membership at {memory['memberships']:,}: {memory['redis_bytes_per_membership']:.1f}; "
               f"server RSS {memory['server_rss_mib']:.0f} MiB")
-    print("batching (bench/batch.py):")
-    batch.print_report(batching)
     print(f"({os.cpu_count()} CPUs; report in {args.out}; {report['seconds']:.0f} s)")
 
 

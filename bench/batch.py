@@ -263,6 +263,8 @@ def run(service: ServerProcess, noop: ServerProcess, redis_url: str, redis_pid: 
                                         "coalesced_batch": at_rate["coalesced-batch"].p99_ms,
                                         "coalesced_stream": at_rate["coalesced-stream"].p99_ms},
     }
+    print("batching (bench/batch.py):")
+    print_report(report)
     return report
 
 
@@ -346,7 +348,6 @@ def main() -> None:
         redis_server.stop()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
-    print_report(report)
 
 
 if __name__ == "__main__":
