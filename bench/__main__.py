@@ -19,6 +19,7 @@ from typing import Any
 
 import redis
 
+from bench import batch
 from bench.load import APPS, GROUPS_PER_APP, Run, drive
 from harness import ClusterProcess, RedisProcess, ServerProcess
 from imlimits_client import AsyncClient, Edition, GroupType
@@ -169,6 +170,7 @@ def main() -> None:
     results: list[Result] = []
     headline: list[float] = []
     memory: dict[str, Any] = {}
+    batching: dict[str, Any] = {}
     redis_pid = redis_server.processes[0].pid if isinstance(redis_server, ClusterProcess) else redis_server.pid
     try:
         asyncio.run(_prepare(service.target))
@@ -187,6 +189,8 @@ def main() -> None:
         for workload, concurrency in (("join", 1), ("mix", args.concurrency), ("mix", 1)):
             measure(noop, workload, concurrency)
             measure(service, workload, concurrency)
+        batching = batch.run(service, noop, redis_server.url, redis_pid if redis_client else None, args.seconds,
+                             args.warmup, args.load_processes, args.concurrency)
         if redis_client is not None:
             before = int(redis_client.info("memory")["used_memory"])
             asyncio.run(_load_memberships(service.target, args.memberships))
@@ -221,6 +225,7 @@ def main() -> None:
         "join_ratio_per_round": headline,
         "p50_gap_ms_at_concurrency_1": p50_gap,
         "memory": memory,
+        "batching": batching,
         "seconds": time.monotonic() - started,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from imlimits.v1 import limit_pb2, limit_pb2_grpc
 from imlimits_server.main import create_grpc_server
 
 ADMITTED = limit_pb2.CheckResponse(code=0, info="admitted", allowed=True)
+ADMITTED_RESULT = limit_pb2.CheckResult(check=ADMITTED)
 RELEASED = limit_pb2.ReleaseResponse(code=0, info="released 1 memberships", released=1)
 
 
@@ -38,13 +39,15 @@ class NoopLimits(limit_pb2_grpc.LimitServiceServicer):
     async def VerifyUsage(self, request: Any, context: Any) -> limit_pb2.VerifyUsageResponse:
         return limit_pb2.VerifyUsageResponse()
 
-    # Placeholders until issues 12 and 13 land (the baseline for Batch/Stream comes with issue 13).
+    # The baseline of Batch and Stream: one answer per check, decided at once.
     async def Batch(self, request: Any, context: Any) -> limit_pb2.BatchResponse:
-        return limit_pb2.BatchResponse()
+        return limit_pb2.BatchResponse(results=[ADMITTED_RESULT] * len(request.checks))
 
     async def Stream(self, request_iterator: Any, context: Any) -> AsyncIterator[limit_pb2.CheckResult]:
         async for _ in request_iterator:
-            yield limit_pb2.CheckResult(check=ADMITTED)
+            yield ADMITTED_RESULT
+
+    # Placeholders until issue 12 lands.
 
     async def ImportGroups(self, request_iterator: Any, context: Any) -> limit_pb2.ImportGroupsResponse:
         return limit_pb2.ImportGroupsResponse()

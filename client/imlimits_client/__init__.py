@@ -10,6 +10,7 @@
 Depends on the generated stubs (package `imlimits.v1`), never on the server.
 """
 
+from imlimits_client import checks
 from imlimits_client.aio import AsyncClient
 from imlimits_client.errors import (
     AlreadyExists,
@@ -74,4 +75,5 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "Usage",
+    "checks",
 ]

@@ -12,8 +12,16 @@ import grpc
 
 from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2_grpc
 from imlimits_client import calls, onboarding
+from imlimits_client.batching import (
+    DEFAULT_COALESCE_MAX,
+    DEFAULT_COALESCE_WINDOW,
+    BatchAnswer,
+    BatchRun,
+    Coalescer,
+    CoalesceVia,
+)
 from imlimits_client.calls import Call, R
-from imlimits_client.errors import from_rpc_error
+from imlimits_client.errors import ImlimitsError, from_rpc_error
 from imlimits_client.policy import Attempts, OnUnavailable, RetryPolicy, unavailable_answer
 from imlimits_client.transport import check_token_transport
 from imlimits_client.types import (
@@ -44,12 +52,23 @@ class AsyncClient:
     (fail closed), "allow" (fail open, so an outage need not stop chat) or
     "raise" (imlimits_client.Unavailable). A `token` without `credentials` (TLS)
     is refused for a target beyond this host unless `insecure` is true.
+
+    `coalesce=True` sends the single checks of concurrent tasks together:
+    a check waits at most `coalesce_window` seconds for others, and
+    `coalesce_max` waiting checks go at once, in one Batch call
+    (`coalesce_via="batch"`, the default) or over one long-lived Stream
+    (`"stream"`). Callers keep their code; each check keeps its deadline,
+    policy and retries. Batch is the default because gRPC's per-message
+    cost in Python makes a Stream message nearly as dear as a unary call
+    (docs/batching.md has the figures).
     """
 
     def __init__(self, target: str, *, check_timeout: float = DEFAULT_CHECK_TIMEOUT,
                  admin_timeout: float = DEFAULT_ADMIN_TIMEOUT, on_unavailable: OnUnavailable = "deny",
                  retry: RetryPolicy | None = None, token: str | None = None,
-                 credentials: grpc.ChannelCredentials | None = None, insecure: bool = False) -> None:
+                 credentials: grpc.ChannelCredentials | None = None, insecure: bool = False,
+                 coalesce: bool = False, coalesce_window: float = DEFAULT_COALESCE_WINDOW,
+                 coalesce_max: int = DEFAULT_COALESCE_MAX, coalesce_via: CoalesceVia = "batch") -> None:
         check_token_transport(target, token, credentials, insecure)
         self._channel = grpc.aio.secure_channel(target, credentials) if credentials \
             else grpc.aio.insecure_channel(target)
@@ -59,24 +78,47 @@ class AsyncClient:
         self._on_unavailable = on_unavailable
         self._retry = retry or RetryPolicy()
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._coalescer = Coalescer(self._stubs["check"], self._metadata, coalesce_window, coalesce_max,
+                                    coalesce_via, check_timeout) if coalesce else None
         self.check = CheckClient(self)
         self.admin = AdminClient(self)
 
     async def run(self, call: Call[R]) -> R:
         attempts = Attempts(self._retry, self._timeouts[call.service], call.retry_safe)
-        method = getattr(self._stubs[call.service], call.method)
         while True:
             try:
-                answer = await method(call.request, timeout=attempts.remaining(), metadata=self._metadata)
-                return call.convert(answer)
-            except grpc.RpcError as rpc_error:
-                error = from_rpc_error(rpc_error)
+                if self._coalescer is not None and call.check_field:
+                    return call.convert(await self._coalescer.send(call, attempts.remaining()))
+                return call.convert(await self._unary(call, attempts.remaining()))
+            except ImlimitsError as error:
                 delay = attempts.retry_delay(error)
                 if delay is None:
                     return cast(R, unavailable_answer(call, error, self._on_unavailable))
                 await asyncio.sleep(delay)
 
+    async def _unary(self, call: Call[Any], timeout: float) -> Any:
+        try:
+            return await getattr(self._stubs[call.service], call.method)(call.request, timeout=timeout,
+                                                                         metadata=self._metadata)
+        except grpc.RpcError as rpc_error:
+            raise from_rpc_error(rpc_error) from None
+
+    async def batch(self, checks: Sequence[Call[Any]]) -> list[BatchAnswer]:
+        run = BatchRun(checks, self._retry, self._timeouts["check"], self._on_unavailable)
+        while True:
+            try:
+                run.answered(await self._stubs["check"].Batch(run.request(), timeout=run.attempts.remaining(),
+                                                              metadata=self._metadata))
+            except grpc.RpcError as rpc_error:
+                run.failed(rpc_error)
+            delay = run.retry_delay()
+            if delay is None:
+                return run.results()
+            await asyncio.sleep(delay)
+
     async def close(self) -> None:
+        if self._coalescer is not None:
+            await self._coalescer.close()
         await self._channel.close()
 
     async def __aenter__(self) -> AsyncClient:
@@ -108,6 +150,15 @@ class CheckClient:
 
     async def destroy_group(self, app_id: int, group_id: str) -> Released:
         return await self._client.run(calls.destroy_group(app_id, group_id))
+
+    async def batch(self, checks: Sequence[Call[Any]]) -> list[BatchAnswer]:
+        """Up to 1000 checks (built with imlimits_client.checks) in one call; one answer per check, in order.
+
+        Each answer is what the single call would return (CheckResult,
+        Released) or the error it would raise, as a value: one bad check
+        never fails the others. Checks on one app take effect in order.
+        """
+        return await self._client.batch(checks)
 
     async def usage(self, app_id: int, user: str | None = None, group_id: str | None = None) -> Usage:
         return await self._client.run(calls.usage(app_id, user, group_id))

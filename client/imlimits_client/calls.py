@@ -42,33 +42,39 @@ class Call(Generic[R]):
     retry_safe: bool
     # A check answered by the on_unavailable policy when the service is unreachable.
     is_check: bool = False
+    # The field of limit_pb2.Check that carries this call in Batch and Stream; empty for other calls.
+    check_field: str = ""
 
 
 def create_group(app_id: int, group_id: str, type: GroupType, owner: str, members: Sequence[str],
                  max_members: int, dry_run: bool) -> Call[CheckResult]:
     request = limit_pb2.CreateGroupRequest(app_id=app_id, group_id=group_id, type=type.value, owner=owner,
                                            members=members, max_members=max_members, dry_run=dry_run)
-    return Call("check", "CreateGroup", request, CheckResult.from_proto, retry_safe=dry_run, is_check=True)
+    return Call("check", "CreateGroup", request, CheckResult.from_proto, retry_safe=dry_run, is_check=True,
+                check_field="create_group")
 
 
 def create_room(app_id: int, room_id: str, owner: str, dry_run: bool) -> Call[CheckResult]:
     request = limit_pb2.CreateRoomRequest(app_id=app_id, room_id=room_id, owner=owner, dry_run=dry_run)
-    return Call("check", "CreateRoom", request, CheckResult.from_proto, retry_safe=dry_run, is_check=True)
+    return Call("check", "CreateRoom", request, CheckResult.from_proto, retry_safe=dry_run, is_check=True,
+                check_field="create_room")
 
 
 def join_group(app_id: int, group_id: str, users: Sequence[str], dry_run: bool) -> Call[CheckResult]:
     request = limit_pb2.JoinGroupRequest(app_id=app_id, group_id=group_id, users=users, dry_run=dry_run)
-    return Call("check", "JoinGroup", request, CheckResult.from_proto, retry_safe=True, is_check=True)
+    return Call("check", "JoinGroup", request, CheckResult.from_proto, retry_safe=True, is_check=True,
+                check_field="join_group")
 
 
 def leave_group(app_id: int, group_id: str, users: Sequence[str]) -> Call[Released]:
     request = limit_pb2.LeaveGroupRequest(app_id=app_id, group_id=group_id, users=users)
-    return Call("check", "LeaveGroup", request, Released.from_proto, retry_safe=True)
+    return Call("check", "LeaveGroup", request, Released.from_proto, retry_safe=True, check_field="leave_group")
 
 
 def destroy_group(app_id: int, group_id: str) -> Call[Released]:
     request = limit_pb2.DestroyGroupRequest(app_id=app_id, group_id=group_id)
-    return Call("check", "DestroyGroup", request, Released.from_proto, retry_safe=True)
+    return Call("check", "DestroyGroup", request, Released.from_proto, retry_safe=True,
+                check_field="destroy_group")
 
 
 def usage(app_id: int, user: str | None, group_id: str | None) -> Call[Usage]:

@@ -82,6 +82,15 @@ def from_rpc_error(error: grpc.RpcError) -> ImlimitsError:
     return _BY_STATUS.get(status, ImlimitsError)(status, message)
 
 
+_STATUS_BY_NUMBER = {status.value[0]: status for status in grpc.StatusCode}
+
+
+def from_status(number: int, message: str) -> ImlimitsError:
+    """A batched check's error (a google.rpc.Status: its code as a number) as the unary call would raise it."""
+    status = _STATUS_BY_NUMBER.get(number, grpc.StatusCode.UNKNOWN)
+    return _BY_STATUS.get(status, ImlimitsError)(status, message or status.name)
+
+
 def _violations(error: grpc.RpcError) -> tuple[Violation, ...]:
     try:
         status = rpc_status.from_call(error)

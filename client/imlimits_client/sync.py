@@ -12,6 +12,7 @@ import grpc
 
 from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2_grpc
 from imlimits_client import calls, onboarding
+from imlimits_client.batching import BatchAnswer, BatchRun
 from imlimits_client.calls import Call, R
 from imlimits_client.errors import from_rpc_error
 from imlimits_client.policy import Attempts, OnUnavailable, RetryPolicy, unavailable_answer
@@ -74,6 +75,19 @@ class Client:
                     return cast(R, unavailable_answer(call, error, self._on_unavailable))
                 time.sleep(delay)
 
+    def batch(self, checks: Sequence[Call[Any]]) -> list[BatchAnswer]:
+        run = BatchRun(checks, self._retry, self._timeouts["check"], self._on_unavailable)
+        while True:
+            try:
+                run.answered(self._stubs["check"].Batch(run.request(), timeout=run.attempts.remaining(),
+                                                        metadata=self._metadata))
+            except grpc.RpcError as rpc_error:
+                run.failed(rpc_error)
+            delay = run.retry_delay()
+            if delay is None:
+                return run.results()
+            time.sleep(delay)
+
     def close(self) -> None:
         self._channel.close()
 
@@ -106,6 +120,15 @@ class CheckClient:
 
     def destroy_group(self, app_id: int, group_id: str) -> Released:
         return self._client.run(calls.destroy_group(app_id, group_id))
+
+    def batch(self, checks: Sequence[Call[Any]]) -> list[BatchAnswer]:
+        """Up to 1000 checks (built with imlimits_client.checks) in one call; one answer per check, in order.
+
+        Each answer is what the single call would return (CheckResult,
+        Released) or the error it would raise, as a value: one bad check
+        never fails the others. Checks on one app take effect in order.
+        """
+        return self._client.batch(checks)
 
     def usage(self, app_id: int, user: str | None = None, group_id: str | None = None) -> Usage:
         return self._client.run(calls.usage(app_id, user, group_id))

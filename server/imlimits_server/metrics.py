@@ -21,6 +21,10 @@ REFUSALS = Counter("imlimits_refusals_total", "Checks refused, by RPC and IM cod
 LATENCY = Histogram("imlimits_call_duration_seconds", "Time to answer an RPC", ["rpc"],
                     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0))
 IN_FLIGHT = Gauge("imlimits_in_flight_calls", "RPCs being answered now")
+CHECKS_PER_BATCH = Histogram("imlimits_checks_per_batch", "Checks decided together: one Batch call, or one "
+                             "round of a Stream", ["rpc"], buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000))
+BATCHED_CHECKS = Counter("imlimits_batched_checks_total", "Checks answered inside Batch and Stream, by the check's "
+                         "own RPC and outcome (OK, an IM code, or a gRPC status name)", ["rpc", "outcome"])
 REDIS_ERRORS = Counter("imlimits_redis_errors_total", "Calls answered UNAVAILABLE because Redis did not answer")
 
 

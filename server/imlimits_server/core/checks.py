@@ -119,3 +119,43 @@ class Verification:
     users: int
     drifts: tuple[Drift, ...]
     repaired: bool
+
+
+# The checks as requests, once validated: what Batch and Stream carry, and what the store decides.
+
+
+@dataclass(frozen=True)
+class CreateGroup:
+    """CreateGroup, and CreateRoom as an AVChatRoom without members. `members` deduplicated."""
+
+    app_id: int
+    group_id: str
+    type: GroupType
+    owner: str
+    members: tuple[str, ...]
+    max_members: int
+    dry_run: bool
+
+
+@dataclass(frozen=True)
+class JoinGroup:
+    app_id: int
+    group_id: str
+    users: tuple[str, ...]
+    dry_run: bool
+
+
+@dataclass(frozen=True)
+class LeaveGroup:
+    app_id: int
+    group_id: str
+    users: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DestroyGroup:
+    app_id: int
+    group_id: str
+
+
+Check = CreateGroup | JoinGroup | LeaveGroup | DestroyGroup

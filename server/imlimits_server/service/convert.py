@@ -5,13 +5,25 @@ from __future__ import annotations
 from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import status_pb2
 
 from imlimits.v1 import limit_pb2, plan_pb2
 from imlimits_server.core.billing import Bill
-from imlimits_server.core.checks import CheckResult, GroupType, ReleaseResult, Verification
+from imlimits_server.core.checks import (
+    Check,
+    CheckResult,
+    CreateGroup,
+    DestroyGroup,
+    GroupType,
+    JoinGroup,
+    LeaveGroup,
+    ReleaseResult,
+    Verification,
+)
 from imlimits_server.core.editions import Edition, Limits
 from imlimits_server.core.errors import InvalidArgument
 from imlimits_server.core.plans import AppState, PlanChange
+from imlimits_server.service import validation
 
 _EDITIONS = {
     plan_pb2.EDITION_TRIAL: Edition.TRIAL,
@@ -120,3 +132,71 @@ def verification(value: Verification) -> limit_pb2.VerifyUsageResponse:
     return limit_pb2.VerifyUsageResponse(
         groups=value.groups, users=value.users, repaired=value.repaired,
         drifts=[limit_pb2.Drift(subject=d.subject, recorded=d.recorded, actual=d.actual) for d in value.drifts])
+
+
+# Check requests, validated: the unary RPCs and Batch/Stream share these, so each rule is written once.
+
+
+def create_group(request: limit_pb2.CreateGroupRequest) -> CreateGroup:
+    return CreateGroup(
+        validation.app_id(request.app_id),
+        validation.group_id("group_id", request.group_id),
+        group_type(request.type),
+        validation.user_id("owner", request.owner, allow_empty=True),
+        tuple(validation.users("members", request.members, allow_empty=True)),
+        request.max_members,
+        request.dry_run,
+    )
+
+
+def create_room(request: limit_pb2.CreateRoomRequest) -> CreateGroup:
+    return CreateGroup(
+        validation.app_id(request.app_id),
+        validation.group_id("room_id", request.room_id),
+        GroupType.AVCHATROOM,
+        validation.user_id("owner", request.owner, allow_empty=True),
+        (),
+        0,
+        request.dry_run,
+    )
+
+
+def join_group(request: limit_pb2.JoinGroupRequest) -> JoinGroup:
+    return JoinGroup(validation.app_id(request.app_id), validation.group_id("group_id", request.group_id),
+                     tuple(validation.users("users", request.users)), request.dry_run)
+
+
+def leave_group(request: limit_pb2.LeaveGroupRequest) -> LeaveGroup:
+    return LeaveGroup(validation.app_id(request.app_id), validation.group_id("group_id", request.group_id),
+                      tuple(validation.users("users", request.users)))
+
+
+def destroy_group(request: limit_pb2.DestroyGroupRequest) -> DestroyGroup:
+    return DestroyGroup(validation.app_id(request.app_id), validation.group_id("group_id", request.group_id))
+
+
+_CHECK_KINDS = {
+    "create_group": create_group, "create_room": create_room, "join_group": join_group,
+    "leave_group": leave_group, "destroy_group": destroy_group,
+}
+# The unary RPC each kind of a batched check stands for (metrics are labelled by it).
+CHECK_RPCS = {
+    "create_group": "CreateGroup", "create_room": "CreateRoom", "join_group": "JoinGroup",
+    "leave_group": "LeaveGroup", "destroy_group": "DestroyGroup",
+}
+
+
+def check(message: limit_pb2.Check) -> Check:
+    """A batched check, validated exactly as its unary RPC's request."""
+    kind = message.WhichOneof("kind")
+    if kind is None:
+        raise InvalidArgument("kind", "must be one of " + ", ".join(_CHECK_KINDS))
+    return _CHECK_KINDS[kind](getattr(message, kind))  # type: ignore[no-any-return, operator]
+
+
+def check_result(answer: CheckResult | ReleaseResult | status_pb2.Status) -> limit_pb2.CheckResult:
+    if isinstance(answer, CheckResult):
+        return limit_pb2.CheckResult(check=check_response(answer))
+    if isinstance(answer, ReleaseResult):
+        return limit_pb2.CheckResult(release=release_response(answer))
+    return limit_pb2.CheckResult(error=answer)

@@ -62,6 +62,17 @@ def _status(error: PlanError) -> status_pb2.Status:
     return status
 
 
+def check_status(error: Exception) -> status_pb2.Status:
+    """A batched check's error: the status its unary RPC would have answered. Not a check error: raised again."""
+    if isinstance(error, PlanError):
+        return _status(error)
+    if isinstance(error, redis.exceptions.RedisError | OSError):
+        log.warning("redis unavailable in a batched check: %s", error)
+        REDIS_ERRORS.inc()
+        return status_pb2.Status(code=code_pb2.UNAVAILABLE, message=f"redis unavailable, retry later: {error}")
+    raise error
+
+
 _Handler = TypeVar("_Handler", bound=Callable[..., Awaitable[Any]])
 
 

@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator
 import grpc
 
 from imlimits.v1 import limit_pb2, limit_pb2_grpc
-from imlimits_server.core.checks import GroupType
-from imlimits_server.service import convert, onboarding, validation
+from imlimits_server.service import batching, convert, onboarding, validation
 from imlimits_server.service.errors import grpc_errors, grpc_stream_errors
 from imlimits_server.store.redis_store import RedisStore
 
@@ -20,58 +19,27 @@ class LimitService(limit_pb2_grpc.LimitServiceServicer):
     @grpc_errors
     async def CreateGroup(self, request: limit_pb2.CreateGroupRequest,
                           context: grpc.aio.ServicerContext) -> limit_pb2.CheckResponse:
-        result = await self._store.create_group(
-            validation.app_id(request.app_id),
-            validation.group_id("group_id", request.group_id),
-            convert.group_type(request.type),
-            validation.user_id("owner", request.owner, allow_empty=True),
-            validation.users("members", request.members, allow_empty=True),
-            request.max_members,
-            request.dry_run,
-        )
-        return convert.check_response(result)
+        return convert.check_response(await self._store.decide(convert.create_group(request)))
 
     @grpc_errors
     async def CreateRoom(self, request: limit_pb2.CreateRoomRequest,
                          context: grpc.aio.ServicerContext) -> limit_pb2.CheckResponse:
-        result = await self._store.create_group(
-            validation.app_id(request.app_id),
-            validation.group_id("room_id", request.room_id),
-            GroupType.AVCHATROOM,
-            validation.user_id("owner", request.owner, allow_empty=True),
-            [],
-            0,
-            request.dry_run,
-        )
-        return convert.check_response(result)
+        return convert.check_response(await self._store.decide(convert.create_room(request)))
 
     @grpc_errors
     async def JoinGroup(self, request: limit_pb2.JoinGroupRequest,
                         context: grpc.aio.ServicerContext) -> limit_pb2.CheckResponse:
-        result = await self._store.join_group(
-            validation.app_id(request.app_id),
-            validation.group_id("group_id", request.group_id),
-            validation.users("users", request.users),
-            request.dry_run,
-        )
-        return convert.check_response(result)
+        return convert.check_response(await self._store.decide(convert.join_group(request)))
 
     @grpc_errors
     async def LeaveGroup(self, request: limit_pb2.LeaveGroupRequest,
                          context: grpc.aio.ServicerContext) -> limit_pb2.ReleaseResponse:
-        result = await self._store.leave_group(
-            validation.app_id(request.app_id),
-            validation.group_id("group_id", request.group_id),
-            validation.users("users", request.users),
-        )
-        return convert.release_response(result)
+        return convert.release_response(await self._store.decide(convert.leave_group(request)))
 
     @grpc_errors
     async def DestroyGroup(self, request: limit_pb2.DestroyGroupRequest,
                            context: grpc.aio.ServicerContext) -> limit_pb2.ReleaseResponse:
-        result = await self._store.destroy_group(
-            validation.app_id(request.app_id), validation.group_id("group_id", request.group_id))
-        return convert.release_response(result)
+        return convert.release_response(await self._store.decide(convert.destroy_group(request)))
 
     @grpc_errors
     async def GetUsage(self, request: limit_pb2.GetUsageRequest,
@@ -93,16 +61,17 @@ class LimitService(limit_pb2_grpc.LimitServiceServicer):
                           context: grpc.aio.ServicerContext) -> limit_pb2.VerifyUsageResponse:
         return convert.verification(await self._store.verify(validation.app_id(request.app_id), request.repair))
 
-    # Placeholders until issues 12 and 13 land; each is replaced by its implementation.
+    @grpc_errors
     async def Batch(self, request: limit_pb2.BatchRequest,
                     context: grpc.aio.ServicerContext) -> limit_pb2.BatchResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Batch is not served yet")
-        raise AssertionError
+        batching.batch_size(len(request.checks))
+        return limit_pb2.BatchResponse(results=await batching.decide(self._store, request.checks, "Batch"))
 
-    async def Stream(self, request_iterator: object,
+    async def Stream(self, request_iterator: AsyncIterator[limit_pb2.Check],
                      context: grpc.aio.ServicerContext) -> AsyncIterator[limit_pb2.CheckResult]:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Stream is not served yet")
-        yield limit_pb2.CheckResult()
+        async for results in batching.rounds(self._store, request_iterator):
+            for result in results:
+                yield result
 
     @grpc_errors
     async def ImportGroups(self, request_iterator: AsyncIterator[limit_pb2.ImportGroupsRequest],

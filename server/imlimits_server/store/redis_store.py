@@ -6,15 +6,23 @@ import asyncio
 import hashlib
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, overload
+
+import redis.exceptions
 
 from imlimits_server.core.checks import (
+    Check,
     CheckResult,
+    CreateGroup,
+    DestroyGroup,
     Drift,
     GroupType,
     ImCode,
+    JoinGroup,
+    LeaveGroup,
     ReleaseResult,
     UsageResult,
     Verification,
@@ -37,6 +45,13 @@ REQUEST_ID_TTL_SECONDS = 2 * 86_400
 _CHECK_SCRIPTS = ("create_group", "join_group", "leave_group", "destroy_group", "drain_members", "import_groups",
                   "replace_members", "over_limit")
 _PLAIN_SCRIPTS = ("usage", "load_app", "commit_app", "recount_user", "recount_groups", "export_groups")
+# The checks batch.lua decides in one call, by the body of their own script.
+_BATCHED_SCRIPTS = {"create_group": "c", "join_group": "j", "leave_group": "l"}
+# Arguments per batch.lua call: about a millisecond of Redis time at most, so
+# a batch of big joins never keeps other clients waiting long.
+BATCH_SCRIPT_ARGS = 2000
+
+Answer = CheckResult | ReleaseResult
 
 
 @dataclass(frozen=True)
@@ -53,7 +68,48 @@ def _load_scripts() -> dict[str, Script]:
         body = (lua / f"{name}.lua").read_text()
         text = common + body if name in _CHECK_SCRIPTS else body
         scripts[name] = Script(text, hashlib.sha1(text.encode()).hexdigest())
+    functions = "".join(f"local function {name}(KEYS, ARGV)\n{(lua / f'{name}.lua').read_text()}end\n"
+                        for name in _BATCHED_SCRIPTS)
+    text = common + functions + (lua / "batch.lua").read_text()
+    scripts["batch"] = Script(text, hashlib.sha1(text.encode()).hexdigest())
     return scripts
+
+
+@dataclass(frozen=True)
+class ScriptCall:
+    """One check as its script sees it."""
+
+    script: str
+    keys: list[str]
+    args: list[Any]
+
+
+def _script_call(check: CreateGroup | JoinGroup | LeaveGroup) -> ScriptCall:
+    keys = AppKeys(check.app_id)
+    if isinstance(check, JoinGroup):
+        return ScriptCall("join_group", [keys.limits, keys.user_counts, keys.group(check.group_id),
+                                         keys.members(check.group_id)],
+                          [_flag(check.dry_run), COMMUNITY_MEMBER_LIMIT, *check.users])
+    if isinstance(check, LeaveGroup):
+        return ScriptCall("leave_group", [keys.limits, keys.user_counts, keys.group(check.group_id),
+                                          keys.members(check.group_id)], list(check.users))
+    # The owner counts among the newcomers where the type makes it a member.
+    owner_joins = check.owner and check.type.owner_is_member
+    newcomers = list(dict.fromkeys(([check.owner] if owner_joins else []) + list(check.members)))
+    return ScriptCall(
+        "create_group",
+        [keys.limits, keys.counts, keys.user_counts, keys.group(check.group_id), keys.members(check.group_id),
+         keys.group_index],
+        [check.type.value, check.owner, check.max_members, _flag(check.dry_run), _flag(bool(check.members)),
+         COMMUNITY_MEMBER_LIMIT, check.group_id, *newcomers],
+    )
+
+
+def _answer(check: Check, reply: list[Any]) -> Answer:
+    if isinstance(check, LeaveGroup):
+        result = _check_result(check.app_id, reply[:1])
+        return ReleaseResult(result.code, int(reply[1]) if len(reply) > 1 else 0)
+    return _check_result(check.app_id, reply)
 
 
 @dataclass(frozen=True)
@@ -172,32 +228,93 @@ class RedisStore:
     async def create_group(self, app_id: int, group_id: str, group_type: GroupType, owner: str,
                            members: list[str], max_members: int, dry_run: bool) -> CheckResult:
         """`members` are the request's initial members, deduplicated; the owner joins them where it is a member."""
-        keys = AppKeys(app_id)
-        newcomers = list(dict.fromkeys(([owner] if owner and group_type.owner_is_member else []) + members))
-        reply = await self._run(
-            "create_group",
-            [keys.limits, keys.counts, keys.user_counts, keys.group(group_id), keys.members(group_id),
-             keys.group_index],
-            [group_type.value, owner, max_members, _flag(dry_run), _flag(bool(members)), COMMUNITY_MEMBER_LIMIT,
-             group_id, *newcomers],
-        )
-        return _check_result(app_id, reply)
+        return await self.decide(CreateGroup(app_id, group_id, group_type, owner, tuple(members), max_members,
+                                             dry_run))
 
     async def join_group(self, app_id: int, group_id: str, users: list[str], dry_run: bool) -> CheckResult:
-        keys = AppKeys(app_id)
-        reply = await self._run(
-            "join_group",
-            [keys.limits, keys.user_counts, keys.group(group_id), keys.members(group_id)],
-            [_flag(dry_run), COMMUNITY_MEMBER_LIMIT, *users],
-        )
-        return _check_result(app_id, reply)
+        return await self.decide(JoinGroup(app_id, group_id, tuple(users), dry_run))
 
     async def leave_group(self, app_id: int, group_id: str, users: list[str]) -> ReleaseResult:
-        keys = AppKeys(app_id)
-        reply = await self._run(
-            "leave_group", [keys.limits, keys.user_counts, keys.group(group_id), keys.members(group_id)], users)
-        result = _check_result(app_id, reply[:1])
-        return ReleaseResult(result.code, int(reply[1]) if len(reply) > 1 else 0)
+        return await self.decide(LeaveGroup(app_id, group_id, tuple(users)))
+
+    @overload
+    async def decide(self, check: CreateGroup | JoinGroup) -> CheckResult: ...
+
+    @overload
+    async def decide(self, check: LeaveGroup | DestroyGroup) -> ReleaseResult: ...
+
+    async def decide(self, check: Check) -> Answer:
+        """One check, one script call (a destroy also drains what it released)."""
+        if isinstance(check, DestroyGroup):
+            return await self.destroy_group(check.app_id, check.group_id)
+        call = _script_call(check)
+        return _answer(check, await self._run(call.script, call.keys, call.args))
+
+    async def decide_all(self, checks: Sequence[Check]) -> list[Answer | Exception]:
+        """Each check decided as `decide` would, one answer (or its error) per check, in order.
+
+        The checks of one app run in the order given through batch.lua, one
+        script call per run of up to BATCH_SCRIPT_ARGS arguments: one round
+        trip and one script start for many checks. Apps run side by side.
+        A destroy runs alone (it drains in several calls), so later checks see
+        its memberships released, as they would after the unary call.
+        """
+        answers: list[Answer | Exception | None] = [None] * len(checks)
+        by_app: dict[int, list[int]] = {}
+        for index, check in enumerate(checks):
+            by_app.setdefault(check.app_id, []).append(index)
+        await asyncio.gather(*(self._decide_in_order(checks, indices, answers) for indices in by_app.values()))
+        return [answer for answer in answers if answer is not None]
+
+    async def _decide_in_order(self, checks: Sequence[Check], indices: list[int],
+                               answers: list[Answer | Exception | None]) -> None:
+        position = 0
+        while position < len(indices):
+            check = checks[indices[position]]
+            run: list[tuple[int, Check, ScriptCall]] = []
+            size = 0
+            for index in indices[position:] if not isinstance(check, DestroyGroup) else ():
+                following = checks[index]
+                if isinstance(following, DestroyGroup):
+                    break
+                call = _script_call(following)
+                size += len(call.args)
+                if run and size > BATCH_SCRIPT_ARGS:
+                    break
+                run.append((index, following, call))
+            try:
+                if len(run) > 1:
+                    replies = await self._decide_run(run)
+                else:
+                    replies = [await self._decide_alone(check)]
+            except (redis.exceptions.RedisError, OSError) as error:
+                # Unknown whether Redis ran them; what follows stays undecided too, so order holds.
+                for index in indices[position:]:
+                    answers[index] = error
+                return
+            for index, reply in zip(indices[position:position + len(replies)], replies, strict=True):
+                answers[index] = reply
+            position += len(replies)
+
+    async def _decide_alone(self, check: Check) -> Answer | Exception:
+        try:
+            return await self.decide(check)
+        except NotFound as error:
+            return error
+
+    async def _decide_run(self, run: list[tuple[int, Check, ScriptCall]]) -> list[Answer | Exception]:
+        keys: list[str] = []
+        args: list[Any] = []
+        for _, _, call in run:
+            keys += call.keys
+            args += [_BATCHED_SCRIPTS[call.script], len(call.keys), len(call.args), *call.args]
+        answers: list[Answer | Exception] = []
+        for (_, check, _), reply in zip(run, await self._run("batch", keys, args), strict=True):
+            try:
+                answers.append(_answer(check, reply))
+            except NotFound as error:
+                answers.append(error)
+        return answers
 
     async def destroy_group(self, app_id: int, group_id: str) -> ReleaseResult:
         keys = AppKeys(app_id)

@@ -1,0 +1,262 @@
+"""Many checks per call: `batch` (sync and asyncio) and the asyncio client's coalescing into Stream.
+
+A check keeps its meaning however it travels: its own deadline, the
+on_unavailable policy when its answer is unknown, and retries only where a
+retry is safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import grpc
+
+from imlimits.v1 import limit_pb2
+from imlimits_client.calls import Call
+from imlimits_client.errors import ImlimitsError, Unavailable, from_rpc_error, from_status
+from imlimits_client.policy import Attempts, OnUnavailable, RetryPolicy, unavailable_answer
+from imlimits_client.types import CheckResult, Released
+
+MAX_CHECKS_PER_BATCH = 1000
+# Coalescing: how long a check may wait for others, and how many are sent at once.
+DEFAULT_COALESCE_WINDOW = 0.0005
+DEFAULT_COALESCE_MAX = 100
+
+BatchAnswer = CheckResult | Released | ImlimitsError
+CoalesceVia = Literal["stream", "batch"]
+
+
+def check_message(call: Call[Any]) -> limit_pb2.Check:
+    if not call.check_field:
+        raise ValueError(f"{call.method} is not a check: Batch and Stream carry CreateGroup, CreateRoom, JoinGroup, "
+                         "LeaveGroup and DestroyGroup")
+    message = limit_pb2.Check()
+    getattr(message, call.check_field).CopyFrom(call.request)
+    return message
+
+
+def answer_of(result: Any) -> Any:
+    """A batched check's answer as its unary call returns it (CheckResponse, ReleaseResponse) or raises it."""
+    if not isinstance(result, limit_pb2.CheckResult):
+        return result  # the unary call's own answer
+    which = result.WhichOneof("result")
+    if which == "check":
+        return result.check
+    if which == "release":
+        return result.release
+    if which == "error":
+        raise from_status(result.error.code, result.error.message)
+    raise ImlimitsError(grpc.StatusCode.UNKNOWN, "the service answered a check with an empty result")
+
+
+class BatchRun:
+    """One `batch([...])`: which checks still need an answer, and what each answered.
+
+    The whole call is retried for the checks whose answer is unknown
+    (UNAVAILABLE) and that are safe to send twice, within one deadline;
+    the others get the on_unavailable policy's answer, or the error.
+    """
+
+    def __init__(self, checks: Sequence[Call[Any]], policy: RetryPolicy, timeout: float,
+                 on_unavailable: OnUnavailable) -> None:
+        if not 1 <= len(checks) <= MAX_CHECKS_PER_BATCH:
+            raise ValueError(f"a batch holds 1 to {MAX_CHECKS_PER_BATCH} checks, got {len(checks)}")
+        self._messages = [check_message(call) for call in checks]
+        self._checks = checks
+        self._on_unavailable = on_unavailable
+        self.attempts = Attempts(policy, timeout, retry_safe=True)
+        self._answers: list[BatchAnswer | None] = [None] * len(checks)
+        self._todo = list(range(len(checks)))
+
+    def request(self) -> limit_pb2.BatchRequest:
+        return limit_pb2.BatchRequest(checks=[self._messages[index] for index in self._todo])
+
+    def answered(self, response: limit_pb2.BatchResponse) -> None:
+        if len(response.results) != len(self._todo):
+            raise ImlimitsError(grpc.StatusCode.UNKNOWN, f"{len(response.results)} results for {len(self._todo)} "
+                                "checks")
+        for index, result in zip(self._todo, response.results, strict=True):
+            try:
+                self._answers[index] = self._checks[index].convert(answer_of(result))
+            except ImlimitsError as error:
+                self._answers[index] = error
+
+    def failed(self, error: grpc.RpcError) -> None:
+        """The call as a whole failed: UNAVAILABLE leaves every check unknown; anything else is raised."""
+        failure = from_rpc_error(error)
+        if not isinstance(failure, Unavailable):
+            raise failure
+        for index in self._todo:
+            self._answers[index] = failure
+
+    def retry_delay(self) -> float | None:
+        """Seconds before sending again the unknown checks that may be sent twice; None when done."""
+        unknown = [index for index in self._todo if isinstance(self._answers[index], Unavailable)]
+        retryable = [index for index in unknown if self._checks[index].retry_safe]
+        delay = self.attempts.retry_delay(self._answers[retryable[0]]) if retryable else None  # type: ignore[arg-type]
+        if delay is None:
+            self._todo = []
+            return None
+        self._todo = retryable
+        return delay
+
+    def results(self) -> list[BatchAnswer]:
+        results: list[BatchAnswer] = []
+        for call, answer in zip(self._checks, self._answers, strict=True):
+            assert answer is not None
+            if isinstance(answer, Unavailable):
+                try:
+                    answer = unavailable_answer(call, answer, self._on_unavailable)
+                except ImlimitsError as error:
+                    answer = error
+            results.append(answer)
+        return results
+
+
+class Coalescer:
+    """Single checks from many tasks, sent together in one Batch call or over one long-lived Stream.
+
+    When nothing is on its way, a check leaves at the end of the current
+    turn of the event loop, with whatever other tasks asked in that turn (a
+    lone check as its own unary call): a quiet client waits for no window.
+    While checks are on their way, new ones wait at most `window` seconds
+    for company, or until `max_checks` are waiting, or until what was on its
+    way is answered. Answers come back in the order the checks were sent,
+    so each is matched to its caller first in, first out. A failed call, or
+    a broken stream, leaves each of its checks UNAVAILABLE (and retried,
+    where safe, with the next send).
+    """
+
+    def __init__(self, stub: Any, metadata: tuple[tuple[str, str], ...], window: float, max_checks: int,
+                 via: CoalesceVia = "batch", timeout: float = 1.0) -> None:
+        self._stub = stub
+        self._via = via
+        self._timeout = timeout
+        self._metadata = metadata
+        self._window = window
+        self._max_checks = max_checks
+        self._waiting: list[tuple[Call[Any], asyncio.Future[Any]]] = []
+        self._timer: asyncio.Handle | None = None
+        self._flush = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._sends: set[asyncio.Task[None]] = set()  # Batch or unary calls on their way
+        self._stream: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        self._in_flight: collections.deque[asyncio.Future[Any]] = collections.deque()
+
+    async def send(self, call: Call[Any], timeout: float) -> Any:
+        """The check's answer message, or its error raised, within `timeout`."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._waiting.append((call, future))
+        if self._writer is None or self._writer.done():
+            self._writer = loop.create_task(self._write())
+        if len(self._waiting) >= self._max_checks:
+            self._send_now()
+        elif self._timer is None:
+            self._timer = loop.call_soon(self._send_now) if self._idle() \
+                else loop.call_later(self._window, self._send_now)
+        try:
+            return answer_of(await asyncio.wait_for(future, timeout))
+        except TimeoutError:
+            raise Unavailable(grpc.StatusCode.DEADLINE_EXCEEDED, "no answer within the check's deadline") from None
+
+    def _idle(self) -> bool:
+        return not (self._sends or self._in_flight)
+
+    def _send_now(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._flush.set()
+
+    def _answered(self) -> None:
+        """What was on its way is answered: checks waiting for company go now."""
+        if self._idle() and self._waiting:
+            self._send_now()
+
+    async def _write(self) -> None:
+        while True:
+            await self._flush.wait()
+            self._flush.clear()
+            waiting, self._waiting = self._waiting, []
+            if not waiting:
+                continue
+            if self._via == "batch":
+                task = asyncio.get_running_loop().create_task(self._call(waiting))
+                self._sends.add(task)
+                continue
+            try:
+                stream = self._open()
+                for call, future in waiting:
+                    self._in_flight.append(future)
+                    await stream.write(check_message(call))
+            except (grpc.RpcError, asyncio.InvalidStateError) as error:
+                self._break(error, waiting)
+
+    async def _call(self, waiting: list[tuple[Call[Any], asyncio.Future[Any]]]) -> None:
+        """One Batch call for the waiting checks; a lone check as its own unary call, which costs less."""
+        try:
+            if len(waiting) == 1:
+                call = waiting[0][0]
+                answers = [await getattr(self._stub, call.method)(call.request, timeout=self._timeout,
+                                                                  metadata=self._metadata)]
+            else:
+                request = limit_pb2.BatchRequest(checks=[check_message(call) for call, _ in waiting])
+                answers = list((await self._stub.Batch(request, timeout=self._timeout,
+                                                       metadata=self._metadata)).results)
+            for (_, future), answer in zip(waiting, answers, strict=True):
+                if not future.done():
+                    future.set_result(answer)
+        except grpc.RpcError as error:
+            failure = from_rpc_error(error)
+            for _, future in waiting:
+                if not future.done():
+                    future.set_exception(failure)
+        finally:
+            self._sends.discard(asyncio.current_task())
+            self._answered()
+
+    def _open(self) -> Any:
+        if self._stream is None:
+            self._stream = self._stub.Stream(metadata=self._metadata)
+            self._reader = asyncio.get_running_loop().create_task(self._read(self._stream))
+        return self._stream
+
+    async def _read(self, stream: Any) -> None:
+        try:
+            async for result in stream:
+                future = self._in_flight.popleft()
+                if not future.done():
+                    future.set_result(result)
+                self._answered()
+            error: BaseException = Unavailable(grpc.StatusCode.UNAVAILABLE, "the stream ended")
+        except grpc.RpcError as rpc_error:
+            error = rpc_error
+        if self._stream is stream:
+            self._break(error, [])
+
+    def _break(self, error: BaseException, waiting: list[tuple[Call[Any], asyncio.Future[Any]]]) -> None:
+        """Every check written to a broken stream, or not yet written, has no answer: UNAVAILABLE."""
+        failure = from_rpc_error(error) if isinstance(error, grpc.RpcError) else error
+        if not isinstance(failure, Unavailable):
+            failure = Unavailable(grpc.StatusCode.UNAVAILABLE, f"check stream failed: {failure}")
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.cancel()
+        in_flight, self._in_flight = self._in_flight, collections.deque()
+        for future in [*in_flight, *(future for _, future in waiting)]:
+            if not future.done():
+                future.set_exception(failure)
+
+    async def close(self) -> None:
+        for task in (self._writer, self._reader, *self._sends):
+            if task is not None:
+                task.cancel()
+        if self._stream is not None:
+            self._stream.cancel()
+        self._break(Unavailable(grpc.StatusCode.UNAVAILABLE, "client closed"), self._waiting)
+        self._waiting = []
