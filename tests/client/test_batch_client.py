@@ -126,3 +126,19 @@ class TestOutage:
         single, batched = asyncio.run(run())
         assert single.code == ImCode.SERVICE_UNAVAILABLE
         assert isinstance(batched[0], CheckResult) and batched[0].code == ImCode.SERVICE_UNAVAILABLE
+
+
+def test_coalesced_batches_stay_inside_the_servers_message_limit(server: ServerProcess, app_id: int) -> None:
+    """100 concurrent joins of 500 32-byte users each (1.6 MB as one Batch) all reach the server and are admitted."""
+
+    async def run() -> list[CheckResult]:
+        async with AsyncClient(server.target, check_timeout=30, admin_timeout=10, coalesce=True,
+                               coalesce_max=100, coalesce_via="batch") as client:
+            await client.admin.create_app(app_id)
+            assert (await client.check.create_room(app_id, "live", owner="host")).allowed
+            return list(await asyncio.gather(*(
+                client.check.join_group(app_id, "live", [f"{task:04d}-{user:027d}" for user in range(500)])
+                for task in range(100))))
+
+    results = asyncio.run(run())
+    assert [result.code for result in results] == [ImCode.OK] * 100
