@@ -1,0 +1,123 @@
+"""The release worker: every server process releases the memberships of destroyed groups, whoever destroyed them.
+
+SPEC: every membership of a destroyed group is released within 2 seconds of
+the destroy being accepted, whatever its caller does and even if the replica
+that accepted it dies, as long as one replica runs. So the release is not the
+DestroyGroup call's job: the call only tombstones the group (one script), and
+a worker in every process finds the work in Redis.
+
+Finding the work. An app's keys share the slot of `{im:APP}`, so the script
+that makes a tombstone cannot also write a deployment-wide key on Redis
+Cluster. The release queue (`{imlimits}:release`, app -> number) is written
+beside it, under numbers from one ever-growing sequence:
+
+1. The destroy queues its app under a fresh number N *before* its script
+   makes the tombstone, and presents N to that script.
+2. A worker reads (app, Q) from the queue and releases the app's tombstones
+   in batches. When it finds none left, the same script seals the app with Q
+   (in the app's slot), and the worker then takes the app off the queue only
+   if it is still queued under Q.
+3. The destroy script refuses to make a tombstone under an N that is not above
+   the app's seal (nothing changes; the destroy queues again and retries).
+
+So a tombstone made under N is always covered: a worker that could remove the
+queue entry N had read Q >= N and sealed Q before the tombstone existed, and
+then the script would have refused N. A replica that dies between queueing and
+its script leaves only a queue entry, which the next worker pass removes.
+Queue and seal are ordinary keys: this works the same on one Redis and on a
+cluster (the queue's slot is on one master; each app's batch goes to its own).
+
+Who releases. A worker holds a short lease on the app while it releases,
+renewed with every batch, so replicas do not all drain the same app; when its
+holder dies, the lease lapses and the next pass of another replica takes over.
+Two workers on one tombstone would still be right (each batch pops its members
+atomically), so the lease is only about wasted work. The destroying process
+wakes its own worker at once; the others poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+
+import redis.exceptions
+
+from imlimits_server.store.redis_store import RedisStore
+
+log = logging.getLogger("imlimits.release")
+
+# A pass over the queue at least this often: a dead replica's work is found
+# within one interval after its lease lapses.
+POLL_SECONDS = 0.2
+# Long enough for many batches (each about a millisecond), short enough that a
+# takeover after a crash plus the release of 100,000 members fits in 2 s.
+LEASE_MS = 500
+_BACKOFF_SECONDS = (0.1, 2.0)
+
+
+class ReleaseWorker:
+    def __init__(self, store: RedisStore, poll_seconds: float = POLL_SECONDS, lease_ms: int = LEASE_MS) -> None:
+        self._store = store
+        self._poll_seconds = poll_seconds
+        self._lease_ms = lease_ms
+        self._holder = uuid.uuid4().hex
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self, timeout: float) -> None:
+        """Make one more whole pass (this may be the last replica), for at most `timeout` seconds."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._store.release_wanted.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except TimeoutError:
+            log.warning("stopping with releases unfinished: another replica takes them over")
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def release_pending(self) -> int:
+        """One pass: release every queued app this worker can lease; the memberships released."""
+        released = 0
+        for app_id, queued in (await self._store.queued_releases()).items():
+            while True:
+                batch = await self._store.release_batch(app_id, self._holder, self._lease_ms, queued)
+                if batch is None:
+                    break  # another replica's worker holds the app
+                if batch == 0:
+                    await self._store.release_done(app_id, queued)
+                    break
+                released += batch
+        return released
+
+    async def _run(self) -> None:
+        backoff, failing = _BACKOFF_SECONDS[0], False
+        while True:
+            self._store.release_wanted.clear()
+            final = self._stopping  # a whole pass begun after stop() was asked for
+            try:
+                await self.release_pending()
+            except redis.exceptions.RedisError as error:
+                if self._stopping:
+                    return
+                # Quietly: the health watcher already reports an outage; one line per outage here.
+                if not failing:
+                    log.warning("releases wait for redis: %s", error)
+                failing = True
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _BACKOFF_SECONDS[1])
+                continue
+            if failing:
+                log.info("releases resumed")
+            backoff, failing = _BACKOFF_SECONDS[0], False
+            if final:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._store.release_wanted.wait(), self._poll_seconds)
