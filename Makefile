@@ -49,6 +49,7 @@ clean:
 # The benchmark: service against a no-op gRPC server on the same stack (see bench/).
 bench: $(VENV)/.installed redis-server
 	PYTHONPATH=tests $(PY) -m bench $(BENCH_ARGS)
+	PYTHONPATH=tests $(PY) -m bench.release $(RELEASE_BENCH_ARGS)
 
 # The suite's Redis-backed tests against a real 3-master Redis Cluster on loopback.
 test-cluster: $(VENV)/.installed redis-server
