@@ -161,3 +161,25 @@ def test_concurrent_destroys_each_answer_their_own_count(server: ServerProcess, 
         assert (answer.code, answer.released) == (0, sizes[room][1] - sizes[room][0])
     app.assert_released_to({"u0": 1, "u50000": 1, "u99999": 1, "u45000": 0, "u65000": 0, "u80000": 0},
                            users_left=3, rooms_left=1)
+
+
+def test_the_release_waits_out_a_redis_outage(app_id: int) -> None:
+    """Redis killed right after the destroy: calls answer UNAVAILABLE meanwhile, the worker waits quietly, and
+    finishes the release once Redis is back (from its append-only file)."""
+    durable = RedisProcess(durable=True).start()
+    process = ServerProcess("--redis-url", durable.url, "--redis-timeout", "1").start()
+    try:
+        with grpc.insecure_channel(process.target) as channel:
+            app = App(channel, app_id)
+            _room(process.target, app_id, "big", _names(0, BIG))
+            assert app.destroy("big").released == BIG
+            durable.kill()
+            with pytest.raises(grpc.RpcError) as outage:
+                app.destroy("other")
+            assert outage.value.code() == grpc.StatusCode.UNAVAILABLE
+            durable = RedisProcess(data_dir=durable.data_dir, port=durable.port, durable=True).start()
+            app.assert_released_to({"u0": 0, f"u{BIG - 1}": 0}, users_left=0)
+        wait_until(lambda: any("releases resumed" in line for line in process.output))
+    finally:
+        process.stop()
+        durable.stop()
