@@ -94,13 +94,12 @@ class ReleaseWorker:
                 batches = await asyncio.gather(*(
                     self._store.release_batch(app_id, self._holder, self._lease_ms, queued)
                     for _ in range(_BATCHES_IN_FLIGHT)))
+                released += sum(batch or 0 for batch in batches)
                 if None in batches:
                     break  # another replica's worker holds the app
                 if 0 in batches:
                     await self._store.release_done(app_id, queued)
-                    released += sum(batch or 0 for batch in batches)
                     break
-                released += sum(batch or 0 for batch in batches)
         return released
 
     async def _run(self) -> None:
@@ -117,7 +116,7 @@ class ReleaseWorker:
                 if not failing:
                     log.warning("releases wait for redis: %s", error)
                 failing = True
-                await asyncio.sleep(backoff)
+                await self._pause(backoff)  # stop() cuts it short
                 backoff = min(backoff * 2, _BACKOFF_SECONDS[1])
                 continue
             if failing:
@@ -125,5 +124,9 @@ class ReleaseWorker:
             backoff, failing = _BACKOFF_SECONDS[0], False
             if final:
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._store.release_wanted.wait(), self._poll_seconds)
+            await self._pause(self._poll_seconds)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep until the next pass is due or someone wants one sooner (a destroy, stop())."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._store.release_wanted.wait(), seconds)
