@@ -199,7 +199,7 @@ class RedisStore:
     async def release_batch(self, app_id: int, holder: str, lease_ms: int, queued: int) -> int | None:
         """Release one batch of the app's destroyed memberships; 0 when none is left, None when another holds it."""
         keys = AppKeys(app_id)
-        released, _ = await self._run(
+        released = await self._run(
             "release_batch", [keys.user_counts, keys.draining, keys.release_lease, keys.release_sealed],
             [holder, lease_ms, self._destroy_batch, queued])
         return None if int(released) < 0 else int(released)
