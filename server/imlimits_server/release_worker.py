@@ -109,11 +109,13 @@ class ReleaseWorker:
             final = self._stopping  # a whole pass begun after stop() was asked for
             try:
                 await self.release_pending()
-            except redis.exceptions.RedisError as error:
+            except Exception as error:  # the worker must outlive any one failure, a bug included
                 if self._stopping:
                     return
-                # Quietly: the health watcher already reports an outage; one line per outage here.
-                if not failing:
+                if not isinstance(error, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+                    log.exception("release pass failed; retrying")
+                elif not failing:
+                    # Quietly: the health watcher already reports an outage; one line per outage here.
                     log.warning("releases wait for redis: %s", error)
                 failing = True
                 await self._pause(backoff)  # stop() cuts it short
