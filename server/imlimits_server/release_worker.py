@@ -48,12 +48,13 @@ from imlimits_server.store.redis_store import RedisStore
 
 log = logging.getLogger("imlimits.release")
 
-# A pass over the queue at least this often: a dead replica's work is found
-# within one interval after its lease lapses.
-POLL_SECONDS = 0.2
-# Long enough for many batches (each about a millisecond), short enough that a
-# takeover after a crash plus the release of 100,000 members fits in 2 s.
-LEASE_MS = 500
+# A pass over the queue at least this often (one HGETALL of a small hash): a
+# dead replica's work is found within one interval after its lease lapses.
+POLL_SECONDS = 0.1
+# Renewed by every batch (about a millisecond each), so only a holder stalled
+# this long loses it (another worker then joins in, which is harmless); short,
+# so that a takeover after a crash leaves most of the 2 s to the release.
+LEASE_MS = 300
 _BACKOFF_SECONDS = (0.1, 2.0)
 # Two batches sent at once: Redis starts the next while this process handles the last reply. Each is still
 # one bounded script; two on one tombstone pop different members.
