@@ -95,10 +95,10 @@ class ReleaseWorker:
                 batches = await asyncio.gather(*(
                     self._store.release_batch(app_id, self._holder, self._lease_ms, queued)
                     for _ in range(_BATCHES_IN_FLIGHT)))
-                released += sum(batch or 0 for batch in batches)
+                released += sum(max(0, batch or 0) for batch in batches)
                 if None in batches:
                     break  # another replica's worker holds the app
-                if 0 in batches:
+                if -1 in batches:
                     await self._store.release_done(app_id, queued)
                     break
         return released

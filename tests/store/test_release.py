@@ -103,7 +103,7 @@ def test_a_tombstone_is_never_made_under_a_sealed_queue_number(redis_server: Red
         keys = AppKeys(app_id)
         await _group(store, app_id, "big", [f"u{i}" for i in range(BATCH + 1)])
         queued = await store.queue_release(app_id)
-        assert await store.release_batch(app_id, "a-worker", 500, queued) == 0  # nothing left: seals `queued`
+        assert await store.release_batch(app_id, "a-worker", 500, queued) == -1  # nothing left: seals `queued`
         await store.release_done(app_id, queued)  # (or another test's server did it first)
         refused = await store._run(
             "destroy_group", [keys.limits, keys.counts, keys.user_counts, keys.group("big"), keys.members("big"),

@@ -64,6 +64,11 @@ class AppKeys:
         return f"{self.tag}:rl"
 
     @property
+    def release_cursors(self) -> str:
+        """Hash: tombstone -> the SSCAN cursor its release has reached."""
+        return f"{self.tag}:rc"
+
+    @property
     def release_sealed(self) -> str:
         """String: the highest queue sequence number for which a worker found nothing left to release."""
         return f"{self.tag}:rs"

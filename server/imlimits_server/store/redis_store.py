@@ -197,12 +197,16 @@ class RedisStore:
         return {int(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
 
     async def release_batch(self, app_id: int, holder: str, lease_ms: int, queued: int) -> int | None:
-        """Release one batch of the app's destroyed memberships; 0 when none is left, None when another holds it."""
+        """Release one batch of the app's destroyed memberships: how many (maybe 0), -1 when none was left
+        (the app is sealed with `queued`), None when another worker holds the app."""
         keys = AppKeys(app_id)
-        released = await self._run(
-            "release_batch", [keys.user_counts, keys.draining, keys.release_lease, keys.release_sealed],
+        released, done = await self._run(
+            "release_batch",
+            [keys.user_counts, keys.draining, keys.release_lease, keys.release_sealed, keys.release_cursors],
             [holder, lease_ms, self._destroy_batch, queued])
-        return None if int(released) < 0 else int(released)
+        if int(released) < 0:
+            return None
+        return -1 if done else int(released)
 
     async def release_done(self, app_id: int, queued: int) -> bool:
         """Take the app off the queue unless it was queued again after `queued` was read."""
