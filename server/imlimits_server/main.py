@@ -166,7 +166,9 @@ async def serve(settings: Settings, redis_url: str, prices: Prices, tokens: auth
     watcher = asyncio.create_task(_watch_redis(store, health_servicer, settings, ready))
     watcher.add_done_callback(lambda _: stop.set())  # it ends only on a time-zone refusal
     tasks = [watcher] + ([asyncio.create_task(_supervise_embedded(embedded))] if embedded else [])
-    release_worker = ReleaseWorker(store)
+    release_client = connections.connect(redis_url, settings.redis_timeout, settings.redis_max_pending, password,
+                                         settings.redis_tls_ca)
+    release_worker = ReleaseWorker(RedisStore(release_client), store.release_wanted)
     release_worker.start()
     await stop.wait()
 
@@ -174,6 +176,7 @@ async def serve(settings: Settings, redis_url: str, prices: Prices, tokens: auth
     await health_servicer.enter_graceful_shutdown()
     await server.stop(settings.shutdown_grace)
     await release_worker.stop(settings.shutdown_grace)
+    await release_client.close()
     for task in tasks:
         task.cancel()
     await client.close()

@@ -62,10 +62,11 @@ _BATCHES_IN_FLIGHT = 2
 
 
 class ReleaseWorker:
-    def __init__(self, store: RedisStore, poll_seconds: float = POLL_SECONDS, lease_ms: int = LEASE_MS) -> None:
+    def __init__(self, store: RedisStore, wanted: asyncio.Event | None = None) -> None:
+        """`store` may have a connection of its own (a batch then never waits behind the replies to the
+        process's checks); `wanted` is the serving store's `release_wanted`, set by its destroys."""
         self._store = store
-        self._poll_seconds = poll_seconds
-        self._lease_ms = lease_ms
+        self._wanted = store.release_wanted if wanted is None else wanted
         self._holder = uuid.uuid4().hex
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -78,7 +79,7 @@ class ReleaseWorker:
         if self._task is None:
             return
         self._stopping = True
-        self._store.release_wanted.set()
+        self._wanted.set()
         try:
             await asyncio.wait_for(asyncio.shield(self._task), timeout)
         except TimeoutError:
@@ -93,7 +94,7 @@ class ReleaseWorker:
         for app_id, queued in (await self._store.queued_releases()).items():
             while True:
                 batches = await asyncio.gather(*(
-                    self._store.release_batch(app_id, self._holder, self._lease_ms, queued)
+                    self._store.release_batch(app_id, self._holder, LEASE_MS, queued)
                     for _ in range(_BATCHES_IN_FLIGHT)))
                 released += sum(max(0, batch or 0) for batch in batches)
                 if None in batches:
@@ -106,7 +107,7 @@ class ReleaseWorker:
     async def _run(self) -> None:
         backoff, failing = _BACKOFF_SECONDS[0], False
         while True:
-            self._store.release_wanted.clear()
+            self._wanted.clear()
             final = self._stopping  # a whole pass begun after stop() was asked for
             try:
                 await self.release_pending()
@@ -127,9 +128,9 @@ class ReleaseWorker:
             backoff, failing = _BACKOFF_SECONDS[0], False
             if final:
                 return
-            await self._pause(self._poll_seconds)
+            await self._pause(POLL_SECONDS)
 
     async def _pause(self, seconds: float) -> None:
         """Sleep until the next pass is due or someone wants one sooner (a destroy, stop())."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._store.release_wanted.wait(), seconds)
+            await asyncio.wait_for(self._wanted.wait(), seconds)
