@@ -196,6 +196,9 @@ def released(value: Released) -> str:
 
 def verification(app_id: int, value: Verification) -> str:
     head = f"app {app_id}: {value.groups} groups, {value.users} users with memberships"
+    if value.pending_groups:
+        head += (f"\n{value.pending_releases} memberships of {value.pending_groups} destroyed groups pending release "
+                 "(counted until released, not drift)")
     if not value.drifts:
         return head + "\nno drift: every count matches the membership sets"
     verb = "repaired" if value.repaired else "drifted (run again with --repair to fix)"

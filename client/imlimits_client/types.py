@@ -200,11 +200,14 @@ class Verification:
     users: int
     drifts: tuple[Drift, ...]
     repaired: bool
+    pending_groups: int = 0  # destroyed groups whose memberships are still being released
+    pending_releases: int = 0  # those memberships: counted until released, not drift
 
     @classmethod
     def from_proto(cls, message: limit_pb2.VerifyUsageResponse) -> Verification:
         return cls(message.groups, message.users,
-                   tuple(Drift(d.subject, d.recorded, d.actual) for d in message.drifts), message.repaired)
+                   tuple(Drift(d.subject, d.recorded, d.actual) for d in message.drifts), message.repaired,
+                   message.pending_groups, message.pending_releases)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from imlimits_server.core.billing import Prices
 from imlimits_server.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from imlimits_server.price_list import PriceListError
 from imlimits_server.redaction import redact
+from imlimits_server.release_worker import ReleaseWorker
 from imlimits_server.service.decoding import StrictDecodingServer
 from imlimits_server.service.limit_service import LimitService
 from imlimits_server.service.plan_service import PlanService
@@ -184,11 +185,17 @@ async def serve(settings: Settings, redis_url: str, prices: Prices, tokens: auth
     watcher = asyncio.create_task(_watch_redis(store, health_servicer, settings, ready))
     watcher.add_done_callback(lambda _: stop.set())  # it ends only on a time-zone refusal
     tasks = [watcher] + ([asyncio.create_task(_supervise_embedded(embedded))] if embedded else [])
+    release_client = connections.connect(redis_url, settings.redis_timeout, settings.redis_max_pending, password,
+                                         settings.redis_tls_ca)
+    release_worker = ReleaseWorker(RedisStore(release_client), store.release_wanted)
+    release_worker.start()
     await stop.wait()
 
     log.info("stopping: finishing in-flight calls for up to %.1f s", settings.shutdown_grace)
     await health_servicer.enter_graceful_shutdown()
     await server.stop(settings.shutdown_grace)
+    await release_worker.stop(settings.shutdown_grace)
+    await release_client.close()
     for task in tasks:
         task.cancel()
     await client.close()

@@ -166,4 +166,5 @@ def test_admin_verify(server: ServerProcess, app: str) -> None:
     assert done.stdout.splitlines() == [f"app {app}: 1 groups, 2 users with memberships",
                                         "no drift: every count matches the membership sets"]
     assert as_json(server, "admin", "verify", app, "--repair") == {"groups": 1, "users": 2, "drifts": [],
-                                                                  "repaired": True}
+                                                                  "repaired": True, "pending_groups": 0,
+                                                                  "pending_releases": 0}

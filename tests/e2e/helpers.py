@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -37,3 +39,11 @@ def precondition_failure(error: grpc.RpcError) -> error_details_pb2.Precondition
     failure = error_details_pb2.PreconditionFailure()
     assert status.details[0].Unpack(failure)
     return failure
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 30.0) -> None:
+    """Poll `condition` until it holds; the bound is generous because speed is measured in the bench, not here."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"still not true after {seconds} s"
+        time.sleep(0.02)

@@ -400,11 +400,18 @@ class VerifyUsageResponse(_message.Message):
     USERS_FIELD_NUMBER: _builtins.int
     DRIFTS_FIELD_NUMBER: _builtins.int
     REPAIRED_FIELD_NUMBER: _builtins.int
+    PENDING_GROUPS_FIELD_NUMBER: _builtins.int
+    PENDING_RELEASES_FIELD_NUMBER: _builtins.int
     groups: _builtins.int
     """groups that exist"""
     users: _builtins.int
     """users with at least one membership"""
     repaired: _builtins.bool
+    pending_groups: _builtins.int
+    """Destroyed groups whose memberships are still being released (within 2 s
+    of the destroy), and those memberships: counted until released, not drift.
+    """
+    pending_releases: _builtins.int
     @_builtins.property
     def drifts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Drift]:
         """counts that differed (and, with repair, were fixed)"""
@@ -416,10 +423,12 @@ class VerifyUsageResponse(_message.Message):
         users: _builtins.int = ...,
         drifts: _abc.Iterable[Global___Drift] | None = ...,
         repaired: _builtins.bool = ...,
+        pending_groups: _builtins.int = ...,
+        pending_releases: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["drifts", b"drifts", "groups", b"groups", "repaired", b"repaired", "users", b"users"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["drifts", b"drifts", "groups", b"groups", "pending_groups", b"pending_groups", "pending_releases", b"pending_releases", "repaired", b"repaired", "users", b"users"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

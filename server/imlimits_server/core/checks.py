@@ -116,9 +116,13 @@ class Drift:
 @dataclass(frozen=True)
 class Verification:
     groups: int
-    users: int
+    users: int  # with a membership of a group that exists
     drifts: tuple[Drift, ...]
     repaired: bool
+    # Destroyed groups whose memberships the release workers have not all
+    # released yet, and those memberships: still counted, about to be released.
+    pending_groups: int = 0
+    pending_releases: int = 0
 
 
 # The checks as requests, once validated: what Batch and Stream carry, and what the store decides.

@@ -130,7 +130,8 @@ def bill(value: Bill) -> plan_pb2.Bill:
 
 def verification(value: Verification) -> limit_pb2.VerifyUsageResponse:
     return limit_pb2.VerifyUsageResponse(
-        groups=value.groups, users=value.users, repaired=value.repaired,
+        groups=value.groups, users=value.users, repaired=value.repaired, pending_groups=value.pending_groups,
+        pending_releases=value.pending_releases,
         drifts=[limit_pb2.Drift(subject=d.subject, recorded=d.recorded, actual=d.actual) for d in value.drifts])
 
 

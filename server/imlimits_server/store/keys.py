@@ -19,6 +19,14 @@ META_KEY = "imlimits:meta"
 APP_INDEX_KEY = "imlimits:apps"
 APP_INDEX_WIDTH = 20  # digits of the largest uint64
 
+# The release queue: hash app id -> the sequence number of its latest queueing,
+# read by every server's release worker. An app's own keys live in its app's
+# slot, so no script can write them and a global key together; both queue keys
+# share the tag `{imlimits}` (one slot), and the protocol described in
+# release_worker.py keeps the two right without a cross-slot transaction.
+RELEASE_QUEUE_KEY = "{imlimits}:release"
+RELEASE_SEQUENCE_KEY = "{imlimits}:release-seq"
+
 
 @dataclass(frozen=True)
 class AppKeys:
@@ -57,6 +65,21 @@ class AppKeys:
     def draining(self) -> str:
         """Set: tombstones of destroyed groups whose memberships are not yet all released."""
         return f"{self.tag}:drain"
+
+    @property
+    def release_lease(self) -> str:
+        """String with a TTL: the release worker now releasing this app's tombstones."""
+        return f"{self.tag}:rl"
+
+    @property
+    def release_cursors(self) -> str:
+        """Hash: tombstone -> the SSCAN cursor its release has reached."""
+        return f"{self.tag}:rc"
+
+    @property
+    def release_sealed(self) -> str:
+        """String: the highest queue sequence number for which a worker found nothing left to release."""
+        return f"{self.tag}:rs"
 
     def request(self, request_id: str) -> str:
         """String: the stored answer of a plan request, for idempotent retries."""

@@ -32,19 +32,31 @@ from imlimits_server.core.errors import NotFound, app_not_found
 from imlimits_server.core.plans import AppState
 from imlimits_server.store.codec import decode_state, encode_state
 from imlimits_server.store.connections import Connection
-from imlimits_server.store.keys import APP_INDEX_KEY, APP_INDEX_WIDTH, META_KEY, AppKeys
-from imlimits_server.store.pipelined import ReplyError
+from imlimits_server.store.keys import (
+    APP_INDEX_KEY,
+    APP_INDEX_WIDTH,
+    META_KEY,
+    RELEASE_QUEUE_KEY,
+    RELEASE_SEQUENCE_KEY,
+    AppKeys,
+)
+from imlimits_server.store.pipelined import ConnectionLost, ReplyError
 
 # Memberships released per script call when a group is destroyed: about a
-# millisecond of Redis time, so other clients never wait long behind it.
+# millisecond of Redis time, so other clients never wait long behind it. A
+# group up to this size is released by its DestroyGroup script itself.
 DESTROY_BATCH = 1000
 # Request ids are remembered at least 24 h (SPEC section 3); two days covers a
 # retry that spans a day boundary.
 REQUEST_ID_TTL_SECONDS = 2 * 86_400
 
-_CHECK_SCRIPTS = ("create_group", "join_group", "leave_group", "destroy_group", "drain_members", "import_groups",
+# A destroy that keeps meeting a worker's seal queues again; more than a few means something is wrong.
+_QUEUE_ATTEMPTS = 5
+
+_CHECK_SCRIPTS = ("create_group", "join_group", "leave_group", "destroy_group", "release_batch", "import_groups",
                   "replace_members", "over_limit")
-_PLAIN_SCRIPTS = ("usage", "load_app", "commit_app", "recount_user", "recount_groups", "export_groups")
+_PLAIN_SCRIPTS = ("usage", "load_app", "commit_app", "recount_user", "recount_groups", "release_queue_add",
+                  "release_queue_done", "export_groups")
 # The checks batch.lua decides in one call, by the body of their own script.
 _BATCHED_SCRIPTS = {"create_group": "c", "join_group": "j", "leave_group": "l"}
 # Arguments per batch.lua call: about a millisecond of Redis time at most, so
@@ -139,10 +151,15 @@ def _check_result(app_id: int, reply: list[Any]) -> CheckResult:
 
 
 class RedisStore:
-    def __init__(self, redis: Connection) -> None:
+    def __init__(self, redis: Connection, destroy_batch: int = DESTROY_BATCH) -> None:
+        """`destroy_batch` is DESTROY_BATCH but in tests, which make the release workers' path reachable."""
         self.redis = redis
+        self._destroy_batch = destroy_batch
         self._scripts = _load_scripts()
         self._page_token_secret: bytes | None = None
+
+        # Set when a destroy leaves memberships to release: this process's worker starts at once.
+        self.release_wanted = asyncio.Event()
 
     async def run_script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         """For the store's other modules (onboarding): one script, as every method here runs them."""
@@ -317,33 +334,59 @@ class RedisStore:
         return answers
 
     async def destroy_group(self, app_id: int, group_id: str) -> ReleaseResult:
+        """Destroy at once; a group above one batch is left to the release workers (release_worker.py).
+
+        `released` is what the group held, counted in the same script that
+        destroys it, so concurrent destroys never share their counts.
+        """
         keys = AppKeys(app_id)
         tombstone = keys.tombstone(uuid.uuid4().hex)
-        reply = await self._run(
-            "destroy_group",
-            [keys.limits, keys.counts, keys.user_counts, keys.group(group_id), keys.members(group_id), tombstone,
-             keys.draining, keys.group_index],
-            [DESTROY_BATCH, group_id],
-        )
-        result = _check_result(app_id, reply[:1])
-        if not result.allowed:
-            return ReleaseResult(result.code)
-        released, remaining, others = int(reply[1]), int(reply[2]), int(reply[3])
-        if remaining:
-            released += await self._drain(keys, tombstone)
-        # Tombstones left by a server that stopped mid-destroy are finished by the next destroy.
-        if others:
-            for leftover in await self.redis.execute("SMEMBERS", keys.draining):
-                await self._drain(keys, str(leftover))
-        return ReleaseResult(ImCode.OK, released)
+        queued = 0
+        for _ in range(_QUEUE_ATTEMPTS):
+            reply = await self._run(
+                "destroy_group",
+                [keys.limits, keys.counts, keys.user_counts, keys.group(group_id), keys.members(group_id),
+                 keys.group_index, keys.draining, tombstone, keys.release_sealed],
+                [self._destroy_batch, group_id, queued],
+            )
+            result = _check_result(app_id, reply[:1])
+            if not result.allowed:
+                return ReleaseResult(result.code)
+            held, step = int(reply[1]), int(reply[2])
+            if step >= 0:
+                if step:
+                    self.release_wanted.set()
+                return ReleaseResult(ImCode.OK, held)
+            queued = await self.queue_release(app_id)
+        # Only a worker sealing this app between each queueing and its destroy gets here: nothing changed.
+        raise ConnectionLost(f"destroy of {group_id!r} kept racing the release of app {app_id}; retry")
 
-    async def _drain(self, keys: AppKeys, tombstone: str) -> int:
-        released, remaining = 0, 1
-        while remaining:
-            batch, remaining = await self._run(
-                "drain_members", [keys.user_counts, tombstone, keys.draining], [DESTROY_BATCH])
-            released += int(batch)
-        return released
+    # Release of destroyed groups (driven by release_worker.py)
+
+    async def queue_release(self, app_id: int) -> int:
+        """Put the app on the release queue under a fresh number, which its destroy then presents."""
+        return int(await self._run("release_queue_add", [RELEASE_QUEUE_KEY, RELEASE_SEQUENCE_KEY], [app_id]))
+
+    async def queued_releases(self) -> dict[int, int]:
+        """Apps on the release queue, each with the number it was last queued under."""
+        flat = await self.redis.execute("HGETALL", RELEASE_QUEUE_KEY)
+        return {int(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+    async def release_batch(self, app_id: int, holder: str, lease_ms: int, queued: int) -> int | None:
+        """Release one batch of the app's destroyed memberships: how many (maybe 0), -1 when none was left
+        (the app is sealed with `queued`), None when another worker holds the app."""
+        keys = AppKeys(app_id)
+        released, done = await self._run(
+            "release_batch",
+            [keys.user_counts, keys.draining, keys.release_lease, keys.release_sealed, keys.release_cursors],
+            [holder, lease_ms, self._destroy_batch, queued])
+        if int(released) < 0:
+            return None
+        return -1 if done else int(released)
+
+    async def release_done(self, app_id: int, queued: int) -> bool:
+        """Take the app off the queue unless it was queued again after `queued` was read."""
+        return bool(await self._run("release_queue_done", [RELEASE_QUEUE_KEY], [app_id, queued]))
 
     async def usage(self, app_id: int, user: str | None, group_id: str | None) -> UsageResult:
         """The app's enforced limits and its counts; a deactivated app still answers."""
@@ -372,16 +415,29 @@ class RedisStore:
         A first pass reads the sets while checks may run and only nominates
         users whose count looks off; each is then recounted inside a script
         (atomic), so a join in flight is never reported as drift and a repair
-        is exact.
+        is exact. Members of destroyed groups still waiting for the release
+        workers are counted until released: they are reported as pending, not
+        as drift. With `repair`, an app with pending releases is queued again,
+        so tombstones nobody queued (left by a server older than the release
+        workers) are released too.
         """
         keys = AppKeys(app_id)
         if not await self.redis.execute("EXISTS", keys.limits):
             raise app_not_found(app_id)
-        memberships: dict[str, int] = {}
-        member_sets = [keys.members(group_id) for group_id in await self._scan("SSCAN", keys.group_index)]
-        for members_key in member_sets + list(await self.redis.execute("SMEMBERS", keys.draining)):
-            for user in await self._scan("SSCAN", members_key):
+        live: dict[str, int] = {}
+        for group_id in await self._scan("SSCAN", keys.group_index):
+            for user in await self._scan("SSCAN", keys.members(group_id)):
+                live[user] = live.get(user, 0) + 1
+        memberships = dict(live)
+        tombstones = list(await self.redis.execute("SMEMBERS", keys.draining))
+        pending = 0
+        for tombstone in tombstones:
+            for user in await self._scan("SSCAN", tombstone):
                 memberships[user] = memberships.get(user, 0) + 1
+                pending += 1
+        if repair and tombstones:
+            await self.queue_release(app_id)
+            self.release_wanted.set()
         flat = await self._scan("HSCAN", keys.user_counts)
         recorded = {flat[i]: int(flat[i + 1]) for i in range(0, len(flat), 2)}
         drifts: list[Drift] = []
@@ -395,7 +451,7 @@ class RedisStore:
             "recount_groups", [keys.counts, keys.group_index], [keys.group(""), _flag(repair)])
         drifts += [Drift(name, int(found), int(actual)) for name, found, actual in
                    (("groups", groups_found, groups), ("av_rooms", rooms_found, rooms)) if found != actual]
-        return Verification(int(groups), len(memberships), tuple(drifts), repair)
+        return Verification(int(groups), len(live), tuple(drifts), repair, len(tombstones), pending)
 
     async def _scan(self, command: str, key: str) -> list[str]:
         cursor, found = "0", []

@@ -1,25 +1,34 @@
--- DestroyGroup, first step. KEYS: lim, cnt, uc, g, m, tomb, drain, gi. ARGV: batch, group_id.
--- The group stops existing at once; its member set moves to a tombstone that
--- drain_members.lua releases in bounded batches, so a 100,000-member group
--- never blocks Redis for long. Until a user's release, their count stays
--- high: the error is on the side of refusing, never of over-admitting.
--- Returns {code, released, remaining, others}: `others` counts tombstones of earlier destroys
--- still waiting (a server stopped mid-destroy), so the caller looks for them only when there are some.
+-- DestroyGroup. KEYS: lim, cnt, uc, g, m, gi, drain, tomb, sealed. ARGV: batch, group_id, queued.
+-- `queued` is the release-queue sequence number the caller holds for this
+-- app (0: none). A group of at most `batch` members is released here, in
+-- full. A larger one stops existing at once (its id is free, its room slot
+-- released) and its member set becomes a tombstone that the release workers
+-- drain in bounded batches; that needs the app queued under a number no
+-- worker has sealed yet (see release_worker.py), else nothing changes and the
+-- answer asks the caller to queue the app and call again.
+-- Returns {code, held, step}: held is the number of memberships the group
+-- had; step 0 released here, 1 left to the workers, -1 queue first.
 local _, refusal = app_limits(KEYS[1])
 if refusal then return refusal end
 local group_type = redis.call('HGET', KEYS[4], 't')
 if not group_type then return {10010} end
+local held = redis.call('SCARD', KEYS[5])
+local inline = held <= tonumber(ARGV[1])
+if not inline then
+  local queued = tonumber(ARGV[3])
+  if queued == 0 or queued <= tonumber(redis.call('GET', KEYS[9]) or '0') then return {0, held, -1} end
+end
 redis.call('DEL', KEYS[4])
 redis.call('HINCRBY', KEYS[2], 'groups', -1)
-redis.call('SREM', KEYS[8], ARGV[2])
+redis.call('SREM', KEYS[6], ARGV[2])
 if group_type == 'av' then redis.call('HINCRBY', KEYS[2], 'rooms', -1) end
-if redis.call('EXISTS', KEYS[5]) == 0 then return {0, 0, 0, redis.call('SCARD', KEYS[7])} end
-redis.call('RENAME', KEYS[5], KEYS[6])
-redis.call('SADD', KEYS[7], KEYS[6])
-local users = redis.call('SPOP', KEYS[6], tonumber(ARGV[1]))
-release_users(KEYS[3], users)
-local remaining = redis.call('SCARD', KEYS[6])
-if remaining == 0 then redis.call('SREM', KEYS[7], KEYS[6]) end
-local others = redis.call('SCARD', KEYS[7])
-if remaining > 0 then others = others - 1 end
-return {0, #users, remaining, others}
+if inline then
+  if held > 0 then
+    release_users(KEYS[3], redis.call('SMEMBERS', KEYS[5]))
+    redis.call('DEL', KEYS[5])
+  end
+  return {0, held, 0}
+end
+redis.call('RENAME', KEYS[5], KEYS[8])
+redis.call('SADD', KEYS[7], KEYS[8])
+return {0, held, 1}
