@@ -8,6 +8,7 @@ import urllib.request
 import grpc
 from prometheus_client.parser import text_string_to_metric_families
 
+from e2e.helpers import wait_until
 from harness import RedisProcess, ServerProcess, free_port
 from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2, plan_pb2_grpc
 
@@ -18,9 +19,14 @@ def _samples(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
             for family in text_string_to_metric_families(text) for sample in family.samples}
 
 
+def _calls_counted(port: int) -> float:
+    return sum(value for (name, _), value in _samples(port).items() if name == "imlimits_calls_total")
+
+
 def test_counts_after_a_known_sequence(own_redis: RedisProcess, app_id: int) -> None:
     metrics_port = free_port()
-    process = ServerProcess("--redis-url", own_redis.url, "--metrics-listen", f"127.0.0.1:{metrics_port}").start()
+    process = ServerProcess("--redis-url", own_redis.url, "--metrics-listen", f"127.0.0.1:{metrics_port}",
+                            "--redis-timeout", "1").start()
     try:
         with grpc.insecure_channel(process.target) as channel:
             plans = plan_pb2_grpc.PlanServiceStub(channel)
@@ -31,6 +37,8 @@ def test_counts_after_a_known_sequence(own_redis: RedisProcess, app_id: int) -> 
             for bad in (plan_pb2.GetAppRequest(app_id=app_id + 1), plan_pb2.GetAppRequest(app_id=0)):
                 with contextlib.suppress(grpc.RpcError):
                     plans.GetApp(bad)
+        # A refused call's answer can reach the client before the server has counted it: wait for all 15.
+        wait_until(lambda: _calls_counted(metrics_port) >= 15)
         samples = _samples(metrics_port)
     finally:
         process.stop()

@@ -93,14 +93,14 @@ def test_default_time_zone_is_shanghai(server: ServerProcess, app_id: int) -> No
 
 def test_embedded_default_persists_across_restarts(tmp_path: Path, app_id: int) -> None:
     data_dir = tmp_path / "data"
-    first = ServerProcess("--data-dir", str(data_dir)).start()
+    first = ServerProcess("--data-dir", str(data_dir), "--redis-timeout", "1").start()
     with grpc.insecure_channel(first.target) as channel:
         plan_pb2_grpc.PlanServiceStub(channel).CreateApp(plan_pb2.CreateAppRequest(app_id=app_id))
         limit_pb2_grpc.LimitServiceStub(channel).CreateGroup(limit_pb2.CreateGroupRequest(
             app_id=app_id, group_id="g", type=limit_pb2.GROUP_TYPE_WORK, owner="alice"))
     assert first.stop() == 0
     assert not (data_dir / "redis.sock").exists()  # the embedded redis-server stopped with it
-    second = ServerProcess("--data-dir", str(data_dir)).start()
+    second = ServerProcess("--data-dir", str(data_dir), "--redis-timeout", "1").start()
     try:
         with grpc.insecure_channel(second.target) as channel:
             usage = limit_pb2_grpc.LimitServiceStub(channel).GetUsage(
@@ -175,7 +175,7 @@ def test_starts_with_redis_down_and_serves_when_it_appears(app_id: int) -> None:
 
 
 def test_embedded_redis_killed_is_restarted_and_loses_nothing_acknowledged(tmp_path: Path, app_id: int) -> None:
-    process = ServerProcess("--data-dir", str(tmp_path), "--trust-client-time").start()
+    process = ServerProcess("--data-dir", str(tmp_path), "--trust-client-time", "--redis-timeout", "1").start()
     try:
         with grpc.insecure_channel(process.target) as channel:
             plans = plan_pb2_grpc.PlanServiceStub(channel)
