@@ -114,67 +114,54 @@ class RedisProcess:
         self.process = None
 
 
-class ServerProcess:
-    """One imlimits-server process; its port is read from its own start-up line."""
+class WatchedProcess:
+    """A child process whose output is kept for assertions; it is ready once a line of its output says so."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-                 module: str = "imlimits_server.main") -> None:
+    # What the process is called in failure messages.
+    name = "process"
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
         self.args = args
-        self.module = module
         self.env = {**os.environ, **(env or {})}
         self.cwd = cwd
         self.process: subprocess.Popen[str] | None = None
-        self.port: int | None = None
         self.output: list[str] = []
         self._ready = threading.Event()
         self._reader: threading.Thread | None = None
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
     @property
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
 
-    def start(self, wait_serving: bool = True) -> ServerProcess:
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def read_ready(self, line: str) -> bool:
+        """Whether this line of output says the process is ready (and note what it says)."""
+        raise NotImplementedError
+
+    def launch(self) -> None:
+        """Start the process and wait for its ready line; stopped again, with its output, if none comes."""
         self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module, "--listen", "127.0.0.1:0", *self.args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=self.env,
-            cwd=self.cwd,
-        )
-        self._reader = threading.Thread(target=self._read_output, daemon=True)
+            self.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+            env=self.env, cwd=self.cwd)
+        ready = [False]
+
+        def read_output() -> None:
+            assert self.process is not None and self.process.stdout is not None
+            for line in self.process.stdout:
+                self.output.append(line)
+                if not ready[0] and self.read_ready(line):
+                    ready[0] = True
+                    self._ready.set()
+            self._ready.set()
+
+        self._reader = threading.Thread(target=read_output, daemon=True)
         self._reader.start()
-        if not self._ready.wait(READY_TIMEOUT_SECONDS) or self.port is None:
+        if not self._ready.wait(READY_TIMEOUT_SECONDS) or not ready[0]:
             self.stop()
-            raise RuntimeError("imlimits-server did not start:\n" + "".join(self.output))
-        if wait_serving:
-            self.wait_health(health_pb2.HealthCheckResponse.SERVING)
-        return self
-
-    def _read_output(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-            match = re.search(r"serving on [^ ]+:(\d+) ", line)
-            if match:
-                self.port = int(match.group(1))
-                self._ready.set()
-        self._ready.set()
-
-    def wait_health(self, status: int, timeout: float = READY_TIMEOUT_SECONDS) -> None:
-        deadline = time.monotonic() + timeout
-        with grpc.insecure_channel(self.target) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            while time.monotonic() < deadline:
-                try:
-                    if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == status:
-                        return
-                except grpc.RpcError:
-                    pass
-                time.sleep(0.05)
-        raise RuntimeError(f"health never became {status}:\n" + "".join(self.output))
+            raise RuntimeError(f"{self.name} did not start:\n" + "".join(self.output))
 
     def wait_exit(self, timeout: float = READY_TIMEOUT_SECONDS) -> int:
         assert self.process is not None
@@ -186,7 +173,7 @@ class ServerProcess:
         """Wait until every line the process wrote is in `output` (the pipe closes when it exits)."""
         if self._reader is not None:
             self._reader.join(timeout=READY_TIMEOUT_SECONDS)
-            assert not self._reader.is_alive(), "the server's output pipe stayed open after it exited"
+            assert not self._reader.is_alive(), f"the {self.name}'s output pipe stayed open after it exited"
 
     def stop(self) -> int | None:
         if self.process is None:
@@ -202,6 +189,50 @@ class ServerProcess:
         self.process = None
         self._join_reader()
         return code
+
+
+class ServerProcess(WatchedProcess):
+    """One imlimits-server process; its port is read from its own start-up line."""
+
+    name = "imlimits-server"
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+                 module: str = "imlimits_server.main") -> None:
+        super().__init__(*args, env=env, cwd=cwd)
+        self.module = module
+        self.port: int | None = None
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", self.module, "--listen", "127.0.0.1:0", *self.args]
+
+    def read_ready(self, line: str) -> bool:
+        match = re.search(r"serving on [^ ]+:(\d+) ", line)
+        if match:
+            self.port = int(match.group(1))
+        return match is not None
+
+    def start(self, wait_serving: bool = True) -> ServerProcess:
+        self.launch()
+        if wait_serving:
+            self.wait_health(health_pb2.HealthCheckResponse.SERVING)
+        return self
+
+    def wait_health(self, status: int, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(self.target) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while time.monotonic() < deadline:
+                try:
+                    if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == status:
+                        return
+                except grpc.RpcError:
+                    pass
+                time.sleep(0.05)
+        raise RuntimeError(f"health never became {status}:\n" + "".join(self.output))
 
 
 class ClusterProcess:

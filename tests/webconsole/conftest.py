@@ -6,10 +6,8 @@ import base64
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.wait import WebDriverWait
 
-from harness import READY_TIMEOUT_SECONDS, RedisProcess, ServerProcess
+from harness import RedisProcess, ServerProcess, WatchedProcess
 from imlimits_client import Client
 
 CHROMIUM = "/usr/bin/chromium"
@@ -31,46 +29,27 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
 
 
-class ConsoleProcess:
+class ConsoleProcess(WatchedProcess):
     """One imlimits-console process; its address is read from its own start-up line."""
 
+    name = "imlimits-console"
+
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-        self.args = args
-        self.env = {**os.environ, **(env or {})}
-        self.process: subprocess.Popen[str] | None = None
+        super().__init__(*args, env=env)
         self.url = ""
-        self.output: list[str] = []
-        self._ready = threading.Event()
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "imlimits_console.main", *self.args]
+
+    def read_ready(self, line: str) -> bool:
+        match = re.search(r"serving on (http://[^ ]+/)", line)
+        if match:
+            self.url = match.group(1).rstrip("/")
+        return match is not None
 
     def start(self) -> ConsoleProcess:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "imlimits_console.main", *self.args], stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=self.env)
-        threading.Thread(target=self._read_output, daemon=True).start()
-        if not self._ready.wait(READY_TIMEOUT_SECONDS) or not self.url:
-            self.stop()
-            raise RuntimeError("imlimits-console did not start:\n" + "".join(self.output))
+        self.launch()
         return self
-
-    def _read_output(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-            match = re.search(r"serving on (http://[^ ]+/)", line)
-            if match:
-                self.url = match.group(1).rstrip("/")
-                self._ready.set()
-        self._ready.set()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
 
 
 @pytest.fixture(scope="session")
