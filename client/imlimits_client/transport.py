@@ -27,6 +27,11 @@ def is_local(target: str) -> bool:
         host = target.partition(":")[0]
     else:
         host = target  # a bare name, or an IPv6 address without a port
+    return is_loopback_host(host)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a host name or address (without port or brackets) is this host: localhost or a loopback address."""
     if host == "localhost":
         return True
     try:

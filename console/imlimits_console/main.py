@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import logging
 import os
 import signal
@@ -21,6 +20,7 @@ from pathlib import Path
 import grpc
 import uvicorn
 
+from imlimits_client.transport import is_loopback_host
 from imlimits_console.web import ConsoleSettings, create_app
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
@@ -65,18 +65,9 @@ def split_listen(listen: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def settings_from(args: argparse.Namespace) -> ConsoleSettings:
     host, _ = split_listen(args.listen)
-    if not is_loopback(host):
+    if not is_loopback_host(host):
         if not args.sign_in:
             raise UsageError(f"--listen {args.listen} is not loopback: anyone who reaches it could change plans. "
                              "Add --sign-in (operators sign in with an admin token), or listen on 127.0.0.1.")
