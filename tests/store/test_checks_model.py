@@ -20,7 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from harness import ClusterProcess, RedisProcess
 from imlimits_server.core import plans
-from imlimits_server.core.checks import CheckResult, GroupType
+from imlimits_server.core.checks import CheckResult, CreateGroup, GroupType, JoinGroup, LeaveGroup
 from imlimits_server.core.editions import COMMUNITY_MEMBER_LIMIT
 from imlimits_server.release_worker import ReleaseWorker
 from imlimits_server.store.connections import connect
@@ -121,7 +121,8 @@ class ChecksModel(RuleBasedStateMachine):
         members = list(dict.fromkeys(members))
         code, denied = self.expect_create(group_id, group_type, owner, members, max_members)
         result: CheckResult = self.run(
-            self.store.create_group(self.app_id, group_id, group_type, owner, members, max_members, dry_run))
+            self.store.decide(CreateGroup(self.app_id, group_id, group_type, owner, tuple(members), max_members,
+                                          dry_run)))
         assert (int(result.code), list(result.denied_users)) == (code, denied)
         if code == 0 and not dry_run:
             joined = ([owner] if owner and group_type.owner_is_member else []) + members
@@ -137,7 +138,7 @@ class ChecksModel(RuleBasedStateMachine):
         else:
             newcomers = [u for u in users if u not in group.members]
             code, denied = self.admit(group.type, group.max_members, len(group.members), newcomers)
-        result = self.run(self.store.join_group(self.app_id, group_id, users, dry_run))
+        result = self.run(self.store.decide(JoinGroup(self.app_id, group_id, tuple(users), dry_run)))
         assert (int(result.code), list(result.denied_users)) == (code, denied)
         if group is not None and code == 0 and not dry_run:
             group.members.update(users)
@@ -146,7 +147,7 @@ class ChecksModel(RuleBasedStateMachine):
     def leave(self, group_id: str, users: list[str]) -> None:
         users = list(dict.fromkeys(users))
         group = self.groups.get(group_id)
-        result = self.run(self.store.leave_group(self.app_id, group_id, users))
+        result = self.run(self.store.decide(LeaveGroup(self.app_id, group_id, tuple(users))))
         if group is None:
             assert int(result.code) == 10010
             return
