@@ -26,15 +26,16 @@ from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 from imlimits.v1 import plan_pb2 as imlimits_dot_v1_dot_plan__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17imlimits/v1/limit.proto\x12\x0bimlimits.v1\x1a\x17google/rpc/status.proto\x1a\x16imlimits/v1/plan.proto\"\xa2\x01\n\x12\x43reateGroupRequest\x12\x0e\n\x06\x61pp_id\x18\x01 \x01(\x04\x12\x10\n\x08group_id\x18\x02 \x01(\t\x12$\n\x04type\x18\x03 \x01(\x0e\x32\x16.imlimits.v1.GroupType\x12\r\n\x05owner\x18\x04 \x01(\t\x12\x0f\n\x07members\x18\x05 \x03(\t\x12\x13\n\x0bmax_members\x18\x06 \x01(\r\x12\x0f\n\x07\x64ry_run\x18\x07 \x01(\x08\"T\n\x11\x43reateRoomRequest\x12\x0e\n\x06\x61pp_id\x18\x01 \x01(\x04\x12\x0f\n\x07room_id\x18\x02 \x01(\t\x12\r\n\x05owner\x18\x03 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\"T\n\x10JoinGroupRequest\x12\x0e\n\x06\x61pp_id\x18\x01 \x01(\x04\x12\x10\n\x08group_id\x18\x02 \x01(\t\x12\r\n\x05users\x18\x03 \x03(\t\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\"r\n\rCheckResponse\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0c\n\x04info\x18\x02 \x01(\t\x12\x0f\n\x07\x61llowed\x18\x03 \x01(\x08\x12\x14\n\x0c\x64\x65nied_users\x18\x04 \x03(\t\x12\r\n\x05limit\x18\x05 \x01(\x03\x12\x0f\n\x07\x63urrent\x18\x06 \x01(\x03\"D\n\x11LeaveGroupRequest\x12\x0e\n\x06\x61pp_id\x18\x01 \x01(\x04\x12\x10\n\x08group_id\x18\x02 \x01(\t\x12\r\n\x05users\x18\x03 \x03(\t\"7\n\x13\x44\x65stroyGroupRequest\x12\x0e\n\x06\x61pp_id\x18\x01 \x01(\x04\x12\x10\n\x08group_id\x18\x02 \x01(\t\"?\n\x0fReleaseResponse\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0c\n\x04info\x18\x02 \x01(\t\x12\x10\n\x08released\x18\x03 \x01(\r\"a\n\x0fGetUsageRequest\x12\x0e\n\x06\x61pp_id\x18\x01 \x01(\x04\x12\x11\n\x04user\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x15\n\x08group_id\x18\x03 \x01(\tH\x01\x88\x01\x01\x42\x07\n\x05_userB\x0b\n\t_group_id\"\xa6\x01\n\x05Usage\x12\x10\n\x08\x61v_rooms\x18\x01 \x01(\r\x12\x0e\n\x06groups\x18\x02 \x01(\r\x12#\n\x06limits\x18\x03 \x01(\x0b\x32\x13.imlimits.v1.Limits\x12\x18\n\x0buser_groups\x18\x04 \x01(\rH\x00\x88\x01\x01\x12\x1a\n\rgroup_members\x18\x05 \x01(\rH\x01\x88\x01\x01\x42\x0e\n\x0c_user_groupsB\x10\n\x0e_group_members\"4\n\x12VerifyUsageRequest\x12\x0e\n\x06\x61pp_id\x18\x01 \x01(\x04\x12\x0e\n\x06repair\x18\x02 \x01(\x08\":\n\x05\x44rift\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x10\n\x08recorded\x18\x02 \x01(\x03\x12\x0e\n\x06\x61\x63tual\x18\x03 \x01(\x03\"\x9c\x01\n\x13VerifyUsageResponse\x12\x0e\n\x06groups\x18\x01 \x01(\r\x12\r\n\x05users\x18\x02 \x01(\r\x12\"\n\x06\x64rifts\x18\x03 \x03(\x0b\x32\x12.imlimits.v1.Drift\x12\x10\n\x08repaired\x18\x04 \x01(\x08\x12\x16\n\x0epending_groups\x18\x05 \x01(\r\x12\x18\n\x10pending_releases\x18\x06 \x01(\r\"\xa6\x02\n\x05\x43heck\x12\x37\n\x0c\x63reate_group\x18\x01 \x01(\x0b\x32\x1f.imlimits.v1.CreateGroupRequestH\x00\x12\x35\n\x0b\x63reate_room\x18\x02 \x01(\x0b\x32\x1e.imlimits.v1.CreateRoomRequestH\x00\x12\x33\n\njoin_group\x18\x03 \x01(\x0b\x32\x1d.imlimits.v1.JoinGroupRequestH\x00\x12\x35\n\x0bleave_group\x18\x04 \x01(\x0b\x32\x1e.imlimits.v1.LeaveGroupRequestH\x00\x12\x39\n\rdestroy_group\x18\x05 \x01(\x0b\x32 .imlimits.v1.DestroyGroupRequestH\x00\x42\x06\n\x04kind\"\x9a\x01\n\x0b\x43heckResult\x12+\n\x05\x63heck\x18\x01 \x01(\x0b\x32\x1a.imlimits.v1.CheckResponseH\x00\x12/\n\x07release\x18\x02 \x01(\x0b\x32\x1c.imlimits.v1.ReleaseResponseH\x00\x12#\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x42\x08\n\x06result\"2\n\x0c\x42\x61tchRequest\x12\"\n\x06\x63hecks\x18\x01 \x03(\x0b\x32\x12.imlimits.v1.Check\":\n\rBatchResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.imlimits.v1.CheckResult\"z\n\x0bGroupRecord\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12$\n\x04type\x18\x02 \x01(\x0e\x32\x16.imlimits.v1.GroupType\x12\r\n\x05owner\x18\x03 \x01(\t\x12\x0f\n\x07members\x18\x04 \x03(\t\x12\x13\n\x0bmax_members\x18\x05 \x01(\r\"`\n\x13ImportGroupsRequest\x12\x0e\n\x06\x61pp_id\x18\x01 \x01(\x04\x12(\n\x06groups\x18\x02 \x03(\x0b\x32\x18.imlimits.v1.GroupRecord\x12\x0f\n\x07replace\x18\x03 \x01(\x08\"J\n\tOverLimit\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x03\x12\x0f\n\x07\x63urrent\x18\x04 \x01(\x03\"\xc4\x01\n\x14ImportGroupsResponse\x12\x16\n\x0egroups_created\x18\x01 \x01(\r\x12\x16\n\x0egroups_updated\x18\x02 \x01(\r\x12\x19\n\x11memberships_added\x18\x03 \x01(\x04\x12\x1b\n\x13memberships_removed\x18\x04 \x01(\x04\x12*\n\nover_limit\x18\x05 \x03(\x0b\x32\x16.imlimits.v1.OverLimit\x12\x18\n\x10over_limit_total\x18\x06 \x01(\x04\"%\n\x13\x45xportGroupsRequest\x12\x0e\n\x06\x61pp_id\x18\x01 \x01(\x04*\xa0\x01\n\tGroupType\x12\x1a\n\x16GROUP_TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0fGROUP_TYPE_WORK\x10\x01\x12\x15\n\x11GROUP_TYPE_PUBLIC\x10\x02\x12\x16\n\x12GROUP_TYPE_MEETING\x10\x03\x12\x19\n\x15GROUP_TYPE_AVCHATROOM\x10\x04\x12\x18\n\x14GROUP_TYPE_COMMUNITY\x10\x05\x32\xb9\x06\n\x0cLimitService\x12J\n\x0b\x43reateGroup\x12\x1f.imlimits.v1.CreateGroupRequest\x1a\x1a.imlimits.v1.CheckResponse\x12H\n\nCreateRoom\x12\x1e.imlimits.v1.CreateRoomRequest\x1a\x1a.imlimits.v1.CheckResponse\x12\x46\n\tJoinGroup\x12\x1d.imlimits.v1.JoinGroupRequest\x1a\x1a.imlimits.v1.CheckResponse\x12J\n\nLeaveGroup\x12\x1e.imlimits.v1.LeaveGroupRequest\x1a\x1c.imlimits.v1.ReleaseResponse\x12N\n\x0c\x44\x65stroyGroup\x12 .imlimits.v1.DestroyGroupRequest\x1a\x1c.imlimits.v1.ReleaseResponse\x12<\n\x08GetUsage\x12\x1c.imlimits.v1.GetUsageRequest\x1a\x12.imlimits.v1.Usage\x12P\n\x0bVerifyUsage\x12\x1f.imlimits.v1.VerifyUsageRequest\x1a .imlimits.v1.VerifyUsageResponse\x12>\n\x05\x42\x61tch\x12\x19.imlimits.v1.BatchRequest\x1a\x1a.imlimits.v1.BatchResponse\x12:\n\x06Stream\x12\x12.imlimits.v1.Check\x1a\x18.imlimits.v1.CheckResult(\x01\x30\x01\x12U\n\x0cImportGroups\x12 .imlimits.v1.ImportGroupsRequest\x1a!.imlimits.v1.ImportGroupsResponse(\x01\x12L\n\x0c\x45xportGroups\x12 .imlimits.v1.ExportGroupsRequest\x1a\x18.imlimits.v1.GroupRecord0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17imlimits/v1/limit.proto\x12\x0bimlimits.v1\x1a\x17google/rpc/status.proto\x1a\x16imlimits/v1/plan.proto\"\xa2\x01\n\x12\x43reateGroupRequest\x12\x0e\n\x06\x61pp_id\x18\x01 \x01(\x04\x12\x10\n\x08group_id\x18\x02 \x01(\t\x12$\n\x04type\x18\x03 \x01(\x0e\x32\x16.imlimits.v1.GroupType\x12\r\n\x05owner\x18\x04 \x01(\t\x12\x0f\n\x07members\x18\x05 \x03(\t\x12\x13\n\x0bmax_members\x18\x06 \x01(\r\x12\x0f\n\x07\x64ry_run\x18\x07 \x01(\x08\"T\n\x11\x43reateRoomRequest\x12\x0e\n\x06\x61pp_id\x18\x01 \x01(\x04\x12\x0f\n\x07room_id\x18\x02 \x01(\t\x12\r\n\x05owner\x18\x03 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\"T\n\x10JoinGroupRequest\x12\x0e\n\x06\x61pp_id\x18\x01 \x01(\x04\x12\x10\n\x08group_id\x18\x02 \x01(\t\x12\r\n\x05users\x18\x03 \x03(\t\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\"r\n\rCheckResponse\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0c\n\x04info\x18\x02 \x01(\t\x12\x0f\n\x07\x61llowed\x18\x03 \x01(\x08\x12\x14\n\x0c\x64\x65nied_users\x18\x04 \x03(\t\x12\r\n\x05limit\x18\x05 \x01(\x03\x12\x0f\n\x07\x63urrent\x18\x06 \x01(\x03\"D\n\x11LeaveGroupRequest\x12\x0e\n\x06\x61pp_id\x18\x01 \x01(\x04\x12\x10\n\x08group_id\x18\x02 \x01(\t\x12\r\n\x05users\x18\x03 \x03(\t\"7\n\x13\x44\x65stroyGroupRequest\x12\x0e\n\x06\x61pp_id\x18\x01 \x01(\x04\x12\x10\n\x08group_id\x18\x02 \x01(\t\"?\n\x0fReleaseResponse\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0c\n\x04info\x18\x02 \x01(\t\x12\x10\n\x08released\x18\x03 \x01(\r\"a\n\x0fGetUsageRequest\x12\x0e\n\x06\x61pp_id\x18\x01 \x01(\x04\x12\x11\n\x04user\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x15\n\x08group_id\x18\x03 \x01(\tH\x01\x88\x01\x01\x42\x07\n\x05_userB\x0b\n\t_group_id\"\xa7\x02\n\x05Usage\x12\x10\n\x08\x61v_rooms\x18\x01 \x01(\r\x12\x0e\n\x06groups\x18\x02 \x01(\r\x12#\n\x06limits\x18\x03 \x01(\x0b\x32\x13.imlimits.v1.Limits\x12\x18\n\x0buser_groups\x18\x04 \x01(\rH\x00\x88\x01\x01\x12\x1a\n\rgroup_members\x18\x05 \x01(\rH\x01\x88\x01\x01\x12 \n\x13group_members_limit\x18\x0b \x01(\rH\x02\x88\x01\x01\x12\x19\n\x11group_max_members\x18\x0c \x01(\r\x12*\n\ngroup_type\x18\r \x01(\x0e\x32\x16.imlimits.v1.GroupTypeB\x0e\n\x0c_user_groupsB\x10\n\x0e_group_membersB\x16\n\x14_group_members_limit\"4\n\x12VerifyUsageRequest\x12\x0e\n\x06\x61pp_id\x18\x01 \x01(\x04\x12\x0e\n\x06repair\x18\x02 \x01(\x08\":\n\x05\x44rift\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x10\n\x08recorded\x18\x02 \x01(\x03\x12\x0e\n\x06\x61\x63tual\x18\x03 \x01(\x03\"\x9c\x01\n\x13VerifyUsageResponse\x12\x0e\n\x06groups\x18\x01 \x01(\r\x12\r\n\x05users\x18\x02 \x01(\r\x12\"\n\x06\x64rifts\x18\x03 \x03(\x0b\x32\x12.imlimits.v1.Drift\x12\x10\n\x08repaired\x18\x04 \x01(\x08\x12\x16\n\x0epending_groups\x18\x05 \x01(\r\x12\x18\n\x10pending_releases\x18\x06 \x01(\r\"\xa6\x02\n\x05\x43heck\x12\x37\n\x0c\x63reate_group\x18\x01 \x01(\x0b\x32\x1f.imlimits.v1.CreateGroupRequestH\x00\x12\x35\n\x0b\x63reate_room\x18\x02 \x01(\x0b\x32\x1e.imlimits.v1.CreateRoomRequestH\x00\x12\x33\n\njoin_group\x18\x03 \x01(\x0b\x32\x1d.imlimits.v1.JoinGroupRequestH\x00\x12\x35\n\x0bleave_group\x18\x04 \x01(\x0b\x32\x1e.imlimits.v1.LeaveGroupRequestH\x00\x12\x39\n\rdestroy_group\x18\x05 \x01(\x0b\x32 .imlimits.v1.DestroyGroupRequestH\x00\x42\x06\n\x04kind\"\x9a\x01\n\x0b\x43heckResult\x12+\n\x05\x63heck\x18\x01 \x01(\x0b\x32\x1a.imlimits.v1.CheckResponseH\x00\x12/\n\x07release\x18\x02 \x01(\x0b\x32\x1c.imlimits.v1.ReleaseResponseH\x00\x12#\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x42\x08\n\x06result\"2\n\x0c\x42\x61tchRequest\x12\"\n\x06\x63hecks\x18\x01 \x03(\x0b\x32\x12.imlimits.v1.Check\":\n\rBatchResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.imlimits.v1.CheckResult\"z\n\x0bGroupRecord\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12$\n\x04type\x18\x02 \x01(\x0e\x32\x16.imlimits.v1.GroupType\x12\r\n\x05owner\x18\x03 \x01(\t\x12\x0f\n\x07members\x18\x04 \x03(\t\x12\x13\n\x0bmax_members\x18\x05 \x01(\r\"`\n\x13ImportGroupsRequest\x12\x0e\n\x06\x61pp_id\x18\x01 \x01(\x04\x12(\n\x06groups\x18\x02 \x03(\x0b\x32\x18.imlimits.v1.GroupRecord\x12\x0f\n\x07replace\x18\x03 \x01(\x08\"J\n\tOverLimit\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x03\x12\x0f\n\x07\x63urrent\x18\x04 \x01(\x03\"\xc4\x01\n\x14ImportGroupsResponse\x12\x16\n\x0egroups_created\x18\x01 \x01(\r\x12\x16\n\x0egroups_updated\x18\x02 \x01(\r\x12\x19\n\x11memberships_added\x18\x03 \x01(\x04\x12\x1b\n\x13memberships_removed\x18\x04 \x01(\x04\x12*\n\nover_limit\x18\x05 \x03(\x0b\x32\x16.imlimits.v1.OverLimit\x12\x18\n\x10over_limit_total\x18\x06 \x01(\x04\"%\n\x13\x45xportGroupsRequest\x12\x0e\n\x06\x61pp_id\x18\x01 \x01(\x04*\xa0\x01\n\tGroupType\x12\x1a\n\x16GROUP_TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0fGROUP_TYPE_WORK\x10\x01\x12\x15\n\x11GROUP_TYPE_PUBLIC\x10\x02\x12\x16\n\x12GROUP_TYPE_MEETING\x10\x03\x12\x19\n\x15GROUP_TYPE_AVCHATROOM\x10\x04\x12\x18\n\x14GROUP_TYPE_COMMUNITY\x10\x05\x32\xb9\x06\n\x0cLimitService\x12J\n\x0b\x43reateGroup\x12\x1f.imlimits.v1.CreateGroupRequest\x1a\x1a.imlimits.v1.CheckResponse\x12H\n\nCreateRoom\x12\x1e.imlimits.v1.CreateRoomRequest\x1a\x1a.imlimits.v1.CheckResponse\x12\x46\n\tJoinGroup\x12\x1d.imlimits.v1.JoinGroupRequest\x1a\x1a.imlimits.v1.CheckResponse\x12J\n\nLeaveGroup\x12\x1e.imlimits.v1.LeaveGroupRequest\x1a\x1c.imlimits.v1.ReleaseResponse\x12N\n\x0c\x44\x65stroyGroup\x12 .imlimits.v1.DestroyGroupRequest\x1a\x1c.imlimits.v1.ReleaseResponse\x12<\n\x08GetUsage\x12\x1c.imlimits.v1.GetUsageRequest\x1a\x12.imlimits.v1.Usage\x12P\n\x0bVerifyUsage\x12\x1f.imlimits.v1.VerifyUsageRequest\x1a .imlimits.v1.VerifyUsageResponse\x12>\n\x05\x42\x61tch\x12\x19.imlimits.v1.BatchRequest\x1a\x1a.imlimits.v1.BatchResponse\x12:\n\x06Stream\x12\x12.imlimits.v1.Check\x1a\x18.imlimits.v1.CheckResult(\x01\x30\x01\x12U\n\x0cImportGroups\x12 .imlimits.v1.ImportGroupsRequest\x1a!.imlimits.v1.ImportGroupsResponse(\x01\x12L\n\x0c\x45xportGroups\x12 .imlimits.v1.ExportGroupsRequest\x1a\x18.imlimits.v1.GroupRecord0\x01\x42G\n\x0f\x63om.imlimits.v1B\nLimitProtoP\x01Z&imlimits/gen/go/imlimits/v1;imlimitsv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'imlimits.v1.limit_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
-  _globals['_GROUPTYPE']._serialized_start=2378
-  _globals['_GROUPTYPE']._serialized_end=2538
+  _globals['DESCRIPTOR']._loaded_options = None
+  _globals['DESCRIPTOR']._serialized_options = b'\n\017com.imlimits.v1B\nLimitProtoP\001Z&imlimits/gen/go/imlimits/v1;imlimitsv1'
+  _globals['_GROUPTYPE']._serialized_start=2507
+  _globals['_GROUPTYPE']._serialized_end=2667
   _globals['_CREATEGROUPREQUEST']._serialized_start=90
   _globals['_CREATEGROUPREQUEST']._serialized_end=252
   _globals['_CREATEROOMREQUEST']._serialized_start=254
@@ -52,31 +53,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETUSAGEREQUEST']._serialized_start=734
   _globals['_GETUSAGEREQUEST']._serialized_end=831
   _globals['_USAGE']._serialized_start=834
-  _globals['_USAGE']._serialized_end=1000
-  _globals['_VERIFYUSAGEREQUEST']._serialized_start=1002
-  _globals['_VERIFYUSAGEREQUEST']._serialized_end=1054
-  _globals['_DRIFT']._serialized_start=1056
-  _globals['_DRIFT']._serialized_end=1114
-  _globals['_VERIFYUSAGERESPONSE']._serialized_start=1117
-  _globals['_VERIFYUSAGERESPONSE']._serialized_end=1273
-  _globals['_CHECK']._serialized_start=1276
-  _globals['_CHECK']._serialized_end=1570
-  _globals['_CHECKRESULT']._serialized_start=1573
-  _globals['_CHECKRESULT']._serialized_end=1727
-  _globals['_BATCHREQUEST']._serialized_start=1729
-  _globals['_BATCHREQUEST']._serialized_end=1779
-  _globals['_BATCHRESPONSE']._serialized_start=1781
-  _globals['_BATCHRESPONSE']._serialized_end=1839
-  _globals['_GROUPRECORD']._serialized_start=1841
-  _globals['_GROUPRECORD']._serialized_end=1963
-  _globals['_IMPORTGROUPSREQUEST']._serialized_start=1965
-  _globals['_IMPORTGROUPSREQUEST']._serialized_end=2061
-  _globals['_OVERLIMIT']._serialized_start=2063
-  _globals['_OVERLIMIT']._serialized_end=2137
-  _globals['_IMPORTGROUPSRESPONSE']._serialized_start=2140
-  _globals['_IMPORTGROUPSRESPONSE']._serialized_end=2336
-  _globals['_EXPORTGROUPSREQUEST']._serialized_start=2338
-  _globals['_EXPORTGROUPSREQUEST']._serialized_end=2375
-  _globals['_LIMITSERVICE']._serialized_start=2541
-  _globals['_LIMITSERVICE']._serialized_end=3366
+  _globals['_USAGE']._serialized_end=1129
+  _globals['_VERIFYUSAGEREQUEST']._serialized_start=1131
+  _globals['_VERIFYUSAGEREQUEST']._serialized_end=1183
+  _globals['_DRIFT']._serialized_start=1185
+  _globals['_DRIFT']._serialized_end=1243
+  _globals['_VERIFYUSAGERESPONSE']._serialized_start=1246
+  _globals['_VERIFYUSAGERESPONSE']._serialized_end=1402
+  _globals['_CHECK']._serialized_start=1405
+  _globals['_CHECK']._serialized_end=1699
+  _globals['_CHECKRESULT']._serialized_start=1702
+  _globals['_CHECKRESULT']._serialized_end=1856
+  _globals['_BATCHREQUEST']._serialized_start=1858
+  _globals['_BATCHREQUEST']._serialized_end=1908
+  _globals['_BATCHRESPONSE']._serialized_start=1910
+  _globals['_BATCHRESPONSE']._serialized_end=1968
+  _globals['_GROUPRECORD']._serialized_start=1970
+  _globals['_GROUPRECORD']._serialized_end=2092
+  _globals['_IMPORTGROUPSREQUEST']._serialized_start=2094
+  _globals['_IMPORTGROUPSREQUEST']._serialized_end=2190
+  _globals['_OVERLIMIT']._serialized_start=2192
+  _globals['_OVERLIMIT']._serialized_end=2266
+  _globals['_IMPORTGROUPSRESPONSE']._serialized_start=2269
+  _globals['_IMPORTGROUPSRESPONSE']._serialized_end=2465
+  _globals['_EXPORTGROUPSREQUEST']._serialized_start=2467
+  _globals['_EXPORTGROUPSREQUEST']._serialized_end=2504
+  _globals['_LIMITSERVICE']._serialized_start=2670
+  _globals['_LIMITSERVICE']._serialized_end=3495
 # @@protoc_insertion_point(module_scope)

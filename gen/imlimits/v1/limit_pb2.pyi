@@ -307,6 +307,9 @@ class Usage(_message.Message):
     LIMITS_FIELD_NUMBER: _builtins.int
     USER_GROUPS_FIELD_NUMBER: _builtins.int
     GROUP_MEMBERS_FIELD_NUMBER: _builtins.int
+    GROUP_MEMBERS_LIMIT_FIELD_NUMBER: _builtins.int
+    GROUP_MAX_MEMBERS_FIELD_NUMBER: _builtins.int
+    GROUP_TYPE_FIELD_NUMBER: _builtins.int
     av_rooms: _builtins.int
     """AV chat rooms that exist now"""
     groups: _builtins.int
@@ -315,6 +318,16 @@ class Usage(_message.Message):
     """set when user was asked for"""
     group_members: _builtins.int
     """set when group_id was asked for"""
+    group_members_limit: _builtins.int
+    """Fields 6 to 10 are the holds' (SPEC section 6). Set when group_id was asked for:
+    the member limit its joins are checked against now, the lower of its own
+    max_members and the plan's limit for its type (group_member_limit; 100000
+    for Community); unset when none applies (an AVChatRoom without its own cap).
+    """
+    group_max_members: _builtins.int
+    """with group_id: the group's own cap; 0 follows the plan"""
+    group_type: Global___GroupType.ValueType
+    """with group_id: its type"""
     @_builtins.property
     def limits(self) -> _plan_pb2.Limits: ...
     def __init__(
@@ -325,17 +338,24 @@ class Usage(_message.Message):
         limits: _plan_pb2.Limits | None = ...,
         user_groups: _builtins.int | None = ...,
         group_members: _builtins.int | None = ...,
+        group_members_limit: _builtins.int | None = ...,
+        group_max_members: _builtins.int = ...,
+        group_type: Global___GroupType.ValueType = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_group_members", b"_group_members", "_user_groups", b"_user_groups", "group_members", b"group_members", "limits", b"limits", "user_groups", b"user_groups"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_group_members", b"_group_members", "_group_members_limit", b"_group_members_limit", "_user_groups", b"_user_groups", "group_members", b"group_members", "group_members_limit", b"group_members_limit", "limits", b"limits", "user_groups", b"user_groups"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_group_members", b"_group_members", "_user_groups", b"_user_groups", "av_rooms", b"av_rooms", "group_members", b"group_members", "groups", b"groups", "limits", b"limits", "user_groups", b"user_groups"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_group_members", b"_group_members", "_group_members_limit", b"_group_members_limit", "_user_groups", b"_user_groups", "av_rooms", b"av_rooms", "group_max_members", b"group_max_members", "group_members", b"group_members", "group_members_limit", b"group_members_limit", "group_type", b"group_type", "groups", b"groups", "limits", b"limits", "user_groups", b"user_groups"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__group_members: _TypeAlias = _typing.Literal["group_members"]  # noqa: Y015
     _WhichOneofArgType__group_members: _TypeAlias = _typing.Literal["_group_members", b"_group_members"]  # noqa: Y015
+    _WhichOneofReturnType__group_members_limit: _TypeAlias = _typing.Literal["group_members_limit"]  # noqa: Y015
+    _WhichOneofArgType__group_members_limit: _TypeAlias = _typing.Literal["_group_members_limit", b"_group_members_limit"]  # noqa: Y015
     _WhichOneofReturnType__user_groups: _TypeAlias = _typing.Literal["user_groups"]  # noqa: Y015
     _WhichOneofArgType__user_groups: _TypeAlias = _typing.Literal["_user_groups", b"_user_groups"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__group_members) -> _WhichOneofReturnType__group_members | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__group_members_limit) -> _WhichOneofReturnType__group_members_limit | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__user_groups) -> _WhichOneofReturnType__user_groups | None: ...
 

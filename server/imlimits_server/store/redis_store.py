@@ -147,6 +147,8 @@ def _check_result(app_id: int, reply: list[Any]) -> CheckResult:
         raise app_not_found(app_id)
     limit = int(reply[1]) if len(reply) > 1 else 0
     current = int(reply[2]) if len(reply) > 2 else 0
+    if code in (ImCode.GROUP_MEMBER_LIMIT, ImCode.GROUP_FULL):  # then the newcomers' count, if any
+        return CheckResult(ImCode(code), limit, current, newcomers=int(reply[3]) if len(reply) > 3 else 0)
     return CheckResult(ImCode(code), limit, current, tuple(reply[3:]))
 
 
