@@ -114,6 +114,11 @@ class UsageResult:
     groups: int
     user_groups: int | None
     group_members: int | None
+    # With a group asked for: its type, its own cap (0 follows the plan), and the member limit its joins
+    # meet now, the lower of that cap and the plan's limit for the type (None: no limit, an AVChatRoom).
+    group_type: GroupType | None = None
+    group_max_members: int = 0
+    group_members_limit: int | None = None
 
 
 @dataclass(frozen=True)

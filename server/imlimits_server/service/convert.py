@@ -124,7 +124,12 @@ def bill(value: Bill) -> plan_pb2.Bill:
         currency=value.currency,
         total=value.total,
         lines=[plan_pb2.BillLine(item=line.item.value, level=line.level, charged=line.charged, amount=line.amount,
-                                 reason=line.reason) for line in value.lines],
+                                 reason=line.reason, edition_default=line.edition_default, steps=line.steps,
+                                 step=line.step) for line in value.lines],
+        rule=plan_pb2.BillRule.Value(value.rule.value),
+        created_on=value.created_on,
+        edition_changed_on=value.edition_changed_on,
+        deactivated_on=value.deactivated_on,
     )
 
 

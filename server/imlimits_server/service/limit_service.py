@@ -54,6 +54,10 @@ class LimitService(limit_pb2_grpc.LimitServiceServicer):
             limits=convert.limits(usage.limits),
             user_groups=usage.user_groups,
             group_members=usage.group_members,
+            group_members_limit=usage.group_members_limit,
+            group_max_members=usage.group_max_members,
+            group_type=convert.group_type_number(usage.group_type) if usage.group_type
+            else limit_pb2.GROUP_TYPE_UNSPECIFIED,
         )
 
     @grpc_errors

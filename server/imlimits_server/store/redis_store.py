@@ -54,8 +54,8 @@ REQUEST_ID_TTL_SECONDS = 2 * 86_400
 _QUEUE_ATTEMPTS = 5
 
 _CHECK_SCRIPTS = ("create_group", "join_group", "leave_group", "destroy_group", "release_batch", "import_groups",
-                  "replace_members", "over_limit")
-_PLAIN_SCRIPTS = ("usage", "load_app", "commit_app", "recount_user", "recount_groups", "release_queue_add",
+                  "replace_members", "over_limit", "usage")
+_PLAIN_SCRIPTS = ("load_app", "commit_app", "recount_user", "recount_groups", "release_queue_add",
                   "release_queue_done", "export_groups")
 # The checks batch.lua decides in one call, by the body of their own script.
 _BATCHED_SCRIPTS = {"create_group": "c", "join_group": "j", "leave_group": "l"}
@@ -397,7 +397,7 @@ class RedisStore:
         reply = await self._run(
             "usage",
             [keys.limits, keys.counts, keys.user_counts, keys.group(group), keys.members(group)],
-            [user or "", _flag(group_id is not None)],
+            [user or "", _flag(group_id is not None), COMMUNITY_MEMBER_LIMIT],
         )
         if not reply[0]:
             raise app_not_found(app_id)
@@ -406,8 +406,12 @@ class RedisStore:
             raise NotFound(f"group {group_id!r} of app {app_id} not found")
         limits = Limits(int(user_groups), int(group_members), None if av_rooms < 0 else int(av_rooms),
                         bool(community))
+        found = group_id is not None
         return UsageResult(limits, int(rooms), int(groups), int(reply[8]) if user is not None else None,
-                           int(reply[10]) if group_id is not None else None)
+                           int(reply[10]) if found else None,
+                           group_type=GroupType(reply[11]) if found else None,
+                           group_max_members=int(reply[12]) if found else 0,
+                           group_members_limit=int(reply[13]) if found and reply[13] >= 0 else None)
 
     # Reconciliation
 
