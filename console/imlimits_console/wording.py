@@ -87,7 +87,7 @@ def bill_line(say: Say, bill: Bill, line: BillLine) -> str:
     if line.item == "edition":
         return say("line.edition.charged" if line.charged else "line.edition.free", edition=value(say, line.level))
     if line.item == "av_room_unlimited":
-        return say("on") if line.charged else say("off")
+        return ""  # its level (on, off) says it all
     charged_edition = next((each.level for each in bill.lines if each.item == "edition"), "")
     values = {"edition": value(say, charged_edition), "default": line.edition_default}
     if not line.charged:

@@ -75,7 +75,7 @@ def test_history_bills_and_chart_are_the_services(browser: WebDriver, console: C
     assert bill.rule is BillRule.HIGHEST_LEVEL
     assert text(driver, "#bill .rule") == f"计费规则：未调整业务版本的月份：各项按 {month_text(5)} 内的最高档位计费"
     assert [row.find_element(By.CSS_SELECTOR, ".reason").text for row in rows] == [
-        "专业版按月收费", "开通", "未超出专业版默认值 500", "未超出专业版默认值 200"]
+        "专业版按月收费", "", "未超出专业版默认值 500", "未超出专业版默认值 200"]
     assert "EDITION_" not in text(driver, "#bill") and "month without" not in text(driver, "#bill")
     assert money(bill.total, bill.currency) in text(driver, "#bill tfoot")
     screenshot(driver, "21-history-picked-month")
