@@ -8,7 +8,7 @@ PROTOS := $(wildcard protos/imlimits/v1/*.proto)
 # google/rpc/status.proto (the error of a batched check) ships with googleapis-common-protos.
 GOOGLEAPIS = $$($(PY) -c 'import pathlib, google.rpc.status_pb2 as s; print(pathlib.Path(s.__file__).parents[2])')
 
-.PHONY: run test test-cluster lint proto bench soak mutate redis-server browser debian-packages clean
+.PHONY: run test test-cluster lint proto bench soak mutate redis-server browser node debian-packages clean
 
 # Two stamps: .runtime (the service and the command line: what `make run` needs) and
 # .installed (plus the dev tools: pytest, hypothesis, ruff, mypy, grpcio-tools).
@@ -33,6 +33,16 @@ browser:
 	  [ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || \
 	  $(MAKE) --no-print-directory debian-packages PACKAGES="chromium chromium-driver fonts-wqy-zenhei"
 
+# Debian's Node.js and npm where the machine has none, for examples/node (run by tests/examples).
+node:
+	@command -v node >/dev/null && command -v npm >/dev/null || \
+	  $(MAKE) --no-print-directory debian-packages PACKAGES="nodejs npm"
+
+# The Node example's packages from npm, exactly as its package-lock.json pins them (node_modules is not committed).
+NODE_EXAMPLE := examples/node/node_modules/.package-lock.json
+$(NODE_EXAMPLE): examples/node/package-lock.json | node
+	npm ci --prefix examples/node --no-audit --no-fund --loglevel=error
+
 debian-packages:
 	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
@@ -47,7 +57,7 @@ run: $(VENV)/.runtime redis-server
 	  trap 'kill $$server 2>/dev/null; wait $$server' EXIT INT TERM; \
 	  $(VENV)/bin/imlimits-console --listen $(CONSOLE_LISTEN) --target $(LISTEN)
 
-test: $(VENV)/.installed redis-server browser
+test: $(VENV)/.installed redis-server browser $(NODE_EXAMPLE)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed

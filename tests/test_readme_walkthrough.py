@@ -84,7 +84,7 @@ def test_readme_walkthrough_then_client_example(fresh_server: ServerProcess) -> 
     # The refusals the README promises, each explained.
     assert "refused 10014: the group's own max_members (2) would be exceeded: it has 1 member" in done.stdout
     assert re.search(r"refused: edition was already changed in \d{4}-\d{2}; it may change again on "
-                     r"\d{4}-\d{2}-01 \(a revert to TRIAL is allowed\)", done.stderr)
+                     r"\d{4}-\d{2}-01 \(a revert to Trial is allowed\)", done.stderr)
     assert "refused 60016: the app is deactivated" in done.stdout
 
     (example,) = blocks(section("The client library"), "python")

@@ -98,13 +98,13 @@ def scratch_copy(destination: Path) -> Path:
 
 def environment(root: Path) -> dict[str, str]:
     """Imports resolve to the scratch copy first, before the editable install of the working tree."""
-    paths = [str(root / part) for part in ("gen", "server", "client", "tests")]
+    paths = [str(root / part) for part in ("gen", "server", "client", "console", "tests")]
     return {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def check_imports_from(root: Path) -> None:
-    probe = "import imlimits, imlimits_client, imlimits_server; print(imlimits_server.__file__, " \
-            "imlimits_client.__file__, imlimits.__file__)"
+    probe = "import imlimits, imlimits_client, imlimits_console, imlimits_server; print(imlimits_server.__file__, " \
+            "imlimits_client.__file__, imlimits_console.__file__, imlimits.__file__)"
     done = subprocess.run([sys.executable, "-c", probe], cwd=root, env=environment(root), capture_output=True,
                           text=True, check=True)
     outside = [path for path in done.stdout.split() if not Path(path).resolve().is_relative_to(root.resolve())]

@@ -28,6 +28,7 @@ from imlimits_client.types import (
     Released,
     Usage,
     Verification,
+    plan_changes,
 )
 
 R = TypeVar("R")
@@ -197,8 +198,8 @@ def deactivate(app_id: int, request_id: str | None, at: datetime | None) -> Call
 
 
 def list_plan_changes(app_id: int) -> Call[list[PlanChange]]:
-    return Call("admin", "ListPlanChanges", plan_pb2.ListPlanChangesRequest(app_id=app_id),
-                lambda answer: [PlanChange.from_proto(change) for change in answer.changes], retry_safe=True)
+    return Call("admin", "ListPlanChanges", plan_pb2.ListPlanChangesRequest(app_id=app_id), plan_changes,
+                retry_safe=True)
 
 
 def get_bill(app_id: int, month: str) -> Call[Bill]:

@@ -1,12 +1,15 @@
 """`imlimits`: the admin and operator command line.
 
 Global options (--target, --json, --timeout, the credentials) may come before or after the
-command, as with kubectl or docker. Exit statuses are listed in EXIT_STATUSES.
+command, as with kubectl or docker; `imlimits --help` describes them and the exit statuses
+(EXIT_STATUSES) once. `_parser` declares every command and its options, in one place; the
+handlers are in _COMMANDS (and onboarding_cli.COMMANDS).
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import re
@@ -22,6 +25,7 @@ import grpc
 
 from imlimits_client import display, onboarding_cli
 from imlimits_client.errors import (
+    AlreadyExists,
     ImlimitsError,
     InvalidArgument,
     NotFound,
@@ -56,6 +60,11 @@ COUNT_MAX = 2**32 - 1   # limits and max_members are uint32 on the wire
 MAX_HOLD_SECONDS = 3600
 
 _EDITIONS = {"trial": Edition.TRIAL, "pro": Edition.PRO, "ultimate": Edition.ULTIMATE}
+# Said once in each command's help, instead of the 27 lines of global options and exit statuses.
+_SEE_TOP = "global options (--target, --json, --timeout, the token and TLS) may come here too;\n" \
+           "they and the exit statuses are described once, in `imlimits --help`"
+# How the vendor's console names an action, beside the command's own name.
+_CONSOLE_WORDS = {"upgrade": "升级", "change": "变配", "deactivate": "停用"}
 # The IM platform's type names, lower-cased: one spelling, as in the service's messages.
 _GROUP_TYPES = {"work": GroupType.WORK, "public": GroupType.PUBLIC, "meeting": GroupType.MEETING,
                 "avchatroom": GroupType.AVCHATROOM, "community": GroupType.COMMUNITY}
@@ -129,14 +138,22 @@ def _at(text: str) -> datetime:
 def _global_options(top: bool) -> argparse.ArgumentParser:
     """The options every command takes, declared once.
 
-    The top-level parser holds the defaults; each command's copy leaves an option unset unless
-    it is given there, so an option may come before or after the command.
+    The top-level parser holds the defaults and describes them; each command's copy leaves an
+    option unset unless it is given there, so an option may come before or after the command,
+    and its help does not repeat them (_SEE_TOP says where they are).
     """
     def default(value: Any) -> Any:
         return value if top else argparse.SUPPRESS
 
     options = argparse.ArgumentParser(add_help=False)
     group = options.add_argument_group("global options (before or after the command)")
+    if not top:
+        add_argument = group.add_argument
+
+        def quiet(*names: str, **settings: Any) -> argparse.Action:
+            return add_argument(*names, **{**settings, "help": argparse.SUPPRESS})
+
+        group.add_argument = quiet  # type: ignore[method-assign]
     group.add_argument("--target", type=_text, metavar="HOST:PORT",
                        default=default(os.environ.get("IMLIMITS_TARGET", DEFAULT_TARGET)),
                        help=f"the imlimits server (default: $IMLIMITS_TARGET, else {DEFAULT_TARGET})")
@@ -167,6 +184,7 @@ def _version() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
+    """Every command, its arguments and options: the one place they are declared."""
     common = _global_options(top=False)
 
     app_id = argparse.ArgumentParser(add_help=False)
@@ -175,7 +193,7 @@ def _parser() -> argparse.ArgumentParser:
 
     plan = argparse.ArgumentParser(add_help=False)
     plan.add_argument("--av-unlimited", action=argparse.BooleanOptionalAction, default=None,
-                      help="turn the add-on for AVChatRooms without limit on or off, PRO only (default: unchanged)")
+                      help="turn the add-on for AVChatRooms without limit on or off, Pro only (default: unchanged)")
     plan.add_argument("--user-groups", type=_count, metavar="N",
                       help="user_group_limit: groups one user may be in, from the edition's default to 5000 "
                            "(default: unchanged)")
@@ -192,7 +210,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="imlimits", parents=[_global_options(top=True)], formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Administer and try imlimits: apps and plans, usage, bills and checks.\n"
-                    "`imlimits COMMAND ACTION --help` describes each command.",
+                    "`imlimits COMMAND --help` and `imlimits COMMAND ACTION --help` describe each command.",
         epilog=EXIT_STATUSES)
     parser.add_argument("--version", action="version", version=f"imlimits {_version()}",
                         help="print the version and exit")
@@ -200,22 +218,31 @@ def _parser() -> argparse.ArgumentParser:
 
     def command(within: Any, name: str, summary: str, *parents: argparse.ArgumentParser) -> argparse.ArgumentParser:
         return within.add_parser(name, parents=list(parents), help=summary, description=summary,  # type: ignore
-                                 epilog=EXIT_STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                 epilog=_SEE_TOP, formatter_class=argparse.RawDescriptionHelpFormatter)
 
-    apps = command(commands, "app", "apps and their plans: create, show, upgrade, change (变配), "
-                                    "deactivate (停用), history")
+    def actions(group: argparse.ArgumentParser, within: Any, topic: str) -> None:
+        """A command of actions: its summary names them all, as they were declared."""
+        names = [f"{name} ({_CONSOLE_WORDS[name]})" if name in _CONSOLE_WORDS else name for name in within.choices]
+        summary = f"{topic}: {', '.join(names)}"
+        group.description = summary
+        for choice in commands._choices_actions:
+            if choice.dest == group.prog.rpartition(" ")[2]:
+                choice.help = summary
+
+    apps = command(commands, "app", "apps and their plans")
     app_commands = apps.add_subparsers(dest="action", required=True, metavar="ACTION")
-    create = command(app_commands, "create", "register an app on TRIAL", common, app_id)
+    create = command(app_commands, "create", "register an app on Trial", common, app_id)
     create.add_argument("--request-id", type=_text, metavar="ID",
                         help="makes a retry safe: the same id returns the first answer (default: a new id)")
     create.add_argument("--at", type=_at, metavar="TIME", help=at_help)
     command(app_commands, "show", "the plan, the limits enforced now and what may still change this month",
             common, app_id)
-    upgrade = command(app_commands, "upgrade", "leave TRIAL for PRO or ULTIMATE, with add-ons",
+    command(app_commands, "list", "every app, by app id", common)
+    upgrade = command(app_commands, "upgrade", "升级: leave Trial for Pro or Ultimate, with add-ons",
                       common, app_id, plan)
     upgrade.add_argument("--edition", choices=["pro", "ultimate"], required=True,
                          help="the edition to upgrade to (required)")
-    change = command(app_commands, "change", "变配: change the edition or add-ons of a PRO or ULTIMATE app; "
+    change = command(app_commands, "change", "变配: change the edition or add-ons of a Pro or Ultimate app; "
                                              "each once a calendar month", common, app_id, plan)
     change.add_argument("--edition", choices=sorted(_EDITIONS), help="the new edition (default: unchanged)")
     deactivate = command(app_commands, "deactivate", "停用: at once and for good; checks then answer 60016",
@@ -225,8 +252,9 @@ def _parser() -> argparse.ArgumentParser:
     deactivate.add_argument("--request-id", type=_text, metavar="ID",
                             help="makes a retry safe: the same id returns the first answer (default: a new id)")
     deactivate.add_argument("--at", type=_at, metavar="TIME", help=at_help)
-    command(app_commands, "history", "every plan change, oldest first, implicit adjustments marked",
-            common, app_id)
+    command(app_commands, "history", "every plan change, oldest first, implicit adjustments marked, at the "
+                                     "service's time zone", common, app_id)
+    actions(apps, app_commands, "apps and their plans")
 
     bill = command(commands, "bill", "a month's bill: the four items, charged or not, and why", common, app_id)
     bill.add_argument("month", type=_month, metavar="YYYY-MM",
@@ -235,7 +263,8 @@ def _parser() -> argparse.ArgumentParser:
     usage = command(commands, "usage", "usage against the limits: AVChatRooms and the other groups apart",
                     common, app_id)
     usage.add_argument("--user", type=_text, metavar="USER", help="also the groups of this user (default: none)")
-    usage.add_argument("--group", type=_text, metavar="GROUP", help="also the members of this group (default: none)")
+    usage.add_argument("--group", type=_text, metavar="GROUP",
+                       help="also the members of this group, against the limit that applies to it (default: none)")
 
     admin = command(commands, "admin", "operator tools")
     admin_commands = admin.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -243,6 +272,17 @@ def _parser() -> argparse.ArgumentParser:
                      common, app_id)
     verify.add_argument("--repair", action="store_true",
                         help="set each drifting count to its recount (default: report only)")
+    load = command(admin_commands, "import", "record the platform's existing groups (JSON Lines, one GroupRecord "
+                                             "a line; see docs/onboarding.md)", common, app_id)
+    load.add_argument("file", metavar="FILE", help="the JSON Lines file, or - for standard input (required)")
+    load.add_argument("--replace", action="store_true",
+                      help="make each group in the file have exactly the file's members, others released "
+                           "(default: only add)")
+    dump = command(admin_commands, "export", "every group, as JSON Lines", common, app_id)
+    dump.add_argument("-o", "--output", metavar="FILE",
+                      help="write here instead of standard output (default: standard output, the summary on "
+                           "standard error)")
+    actions(admin, admin_commands, "operator tools")
 
     checks = command(commands, "check", "run a limit check as an IM backend would; a refusal prints its IM code")
     check_commands = checks.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -278,16 +318,54 @@ def _parser() -> argparse.ArgumentParser:
     destroy = command(check_commands, "destroy", "destroy a group and release its members (DestroyGroup)",
                       common, app_id)
     destroy.add_argument("group", type=_text, metavar="GROUP", help="the group id")
+    actions(checks, check_commands, "limit checks as an IM backend runs them (a refusal prints its IM code)")
 
-    holds = command(commands, "hold", "confirm or cancel what a check with --hold admitted (docs/holds.md)")
+    holds = command(commands, "hold", "what a check with --hold admitted")
     hold_commands = holds.add_subparsers(dest="action", required=True, metavar="ACTION")
     for name, summary in (("confirm", "the act happened: count what the hold admitted for good (exit 1 if the "
                                       "hold had been cancelled or had expired: undo the act)"),
                           ("cancel", "the act failed: release at once what the hold admitted")):
         hold_command = command(hold_commands, name, summary, common, app_id)
         hold_command.add_argument("hold_id", type=_text, metavar="HOLD_ID", help="the hold id a held check printed")
-    onboarding_cli.add_parsers(command, app_commands, admin_commands, common, app_id)
+    actions(holds, hold_commands, "what a check with --hold admitted (docs/holds.md)")
     return parser
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def unknown_option(parser: argparse.ArgumentParser, argv: Sequence[str]) -> str | None:
+    """The first option the command being run does not take, the closest one it does, and its own help.
+
+    Read before argparse parses, which would first complain that a required option is missing (when
+    the typo was that option) or say only "unrecognized arguments" with the top level's help.
+    """
+    top = parser._option_string_actions
+    current = parser
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            return None
+        if not word.startswith("-") or word == "-" or parser._negative_number_matcher.match(word):
+            current = _subcommands(current).get(word, current)
+            continue
+        name = word.partition("=")[0]
+        known = {**top, **current._option_string_actions}
+        found = [option for option in known if option == name] or \
+            [option for option in known if name.startswith("--") and option.startswith(name)]
+        if len(found) != 1:
+            offered = sorted(option for option in known if option.startswith("--"))
+            closest = difflib.get_close_matches(name, offered, n=1, cutoff=0.6)
+            hint = f"; did you mean {closest[0]}?" if closest else ""
+            return f"unknown option {name} for `{current.prog}`{hint} (see `{current.prog} --help`)"
+        taken = known[found[0]].nargs
+        if "=" not in word and (taken is None or (isinstance(taken, int) and taken > 0)):
+            next(words, None)  # the option's value, not a command word
+    return None
 
 
 def _confirm_deactivation(args: argparse.Namespace) -> None:
@@ -460,7 +538,7 @@ def _failure(error: UsageError | ImlimitsError, args: argparse.Namespace) -> tup
         return f"{message}; give a token with IMLIMITS_TOKEN or --token-file", EXIT_REFUSED
     if isinstance(error, PlanRuleViolation):
         return f"refused: {message}", EXIT_REFUSED
-    if isinstance(error, PermissionDenied | NotFound):
+    if isinstance(error, PermissionDenied | NotFound | AlreadyExists):
         return message, EXIT_REFUSED
     return f"{error.status.name.lower().replace('_', ' ')}: {message}", EXIT_REFUSED
 
@@ -488,6 +566,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(_error_data(error, message), ensure_ascii=False, indent=2))
         return status
+    if outcome.result is None and not outcome.text:
+        return outcome.status  # standard output already holds the answer (an export's records)
     print(json.dumps(display.plain(outcome.result), ensure_ascii=False, indent=2) if args.json else outcome.text)
     return outcome.status
 
@@ -495,7 +575,11 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = _parser().parse_args(argv)
+        parser = _parser()
+        typo = unknown_option(parser, argv)
+        if typo:
+            raise UsageError(typo)
+        args = parser.parse_args(argv)
     except UsageError as error:
         print(f"imlimits: {error}", file=sys.stderr)
         if "--json" in argv:  # the options were not understood, but the wish for JSON was plain

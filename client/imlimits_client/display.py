@@ -1,8 +1,11 @@
 """Human output of the command line: aligned tables and amounts; and plain data for --json.
 
-The command line spells each concept one way, in tables and JSON alike: editions as PRO,
-statuses as ACTIVE, group types as the IM platform names them (AVChatRoom), operations as its
-own commands (upgrade, change). `spell` turns the wire names in the service's text into those.
+The command line spells each concept one way. What people read (tables, messages, and the
+texts inside JSON: info, reason, message) names editions as the vendor's console does in English
+(Trial, Pro, Ultimate), statuses as ACTIVE, group types as the IM platform does (AVChatRoom),
+operations as its own commands (upgrade, change); `spell` turns the wire names in the service's
+text into those. Values that scripts compare keep one identifier each in JSON: an edition is
+"PRO" whether it is the app's edition, a bill's level or a history value (`spell_value`).
 """
 
 from __future__ import annotations
@@ -20,19 +23,22 @@ from imlimits_client.types import (
     App,
     AppStatus,
     Bill,
-    BillLine,
     CheckResult,
+    Edition,
     Held,
     HoldResult,
     PlanChange,
     Released,
     Usage,
     Verification,
+    zone_name,
 )
 
 # Wire names (and RPC names) in the service's messages -> the command line's words.
 _SPELLINGS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern), words) for pattern, words in (
-    (r"\bEDITION_(TRIAL|PRO|ULTIMATE)\b", r"\1"),
+    (r"\bEDITION_TRIAL\b", "Trial"),
+    (r"\bEDITION_PRO\b", "Pro"),
+    (r"\bEDITION_ULTIMATE\b", "Ultimate"),
     (r"\bAPP_STATUS_(ACTIVE|DEACTIVATED)\b", r"\1"),
     (r"\bGROUP_TYPE_WORK\b", "Work"),
     (r"\bGROUP_TYPE_PUBLIC\b", "Public"),
@@ -49,6 +55,22 @@ _SPELLINGS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern)
 
 # PlanChange.operation is the RPC's name; the command line names its own commands.
 _OPERATIONS = {"CreateApp": "create", "Upgrade": "upgrade", "ChangePlan": "change", "Deactivate": "deactivate"}
+
+
+EDITION_NAMES = {Edition.TRIAL: "Trial", Edition.PRO: "Pro", Edition.ULTIMATE: "Ultimate"}
+
+
+def spell_value(value: str) -> str:
+    """An item's value as JSON gives it: the enum's name without its prefix ("EDITION_PRO" -> "PRO")."""
+    for prefix in ("EDITION_", "APP_STATUS_"):
+        if value.startswith(prefix):
+            return value.removeprefix(prefix)
+    return value
+
+
+def shown(value: str) -> str:
+    """A value from spell_value as a table shows it ("PRO" -> "Pro")."""
+    return {edition.name: name for edition, name in EDITION_NAMES.items()}.get(value, value)
 
 
 def spell(text: str, app_id: int | None = None) -> str:
@@ -108,15 +130,15 @@ def spelled_released(value: Released) -> Released:
 
 
 def spelled_history(changes: Sequence[PlanChange]) -> list[PlanChange]:
-    return [dataclasses.replace(change, old_value=spell(change.old_value), new_value=spell(change.new_value),
+    return [dataclasses.replace(change, old_value=spell_value(change.old_value),
+                                new_value=spell_value(change.new_value),
                                 operation=_OPERATIONS.get(change.operation, change.operation))
             for change in changes]
 
 
 def spelled_bill(value: Bill) -> Bill:
     return dataclasses.replace(value, lines=tuple(
-        BillLine(line.item, spell(line.level), line.charged, line.amount, spell(line.reason))
-        for line in value.lines))
+        dataclasses.replace(line, level=spell_value(line.level), reason=spell(line.reason)) for line in value.lines))
 
 
 def app(value: App) -> str:
@@ -132,7 +154,7 @@ def app(value: App) -> str:
         return "used this month" if item in locked else "available"
 
     rows = [
-        ("edition", value.edition.name, "", change("edition")),
+        ("edition", EDITION_NAMES[value.edition], "", change("edition")),
         ("av_room_unlimited", str(value.av_room_unlimited).lower(), av_rooms, change("av_room_unlimited")),
         ("user_group_limit", value.user_group_limit, f"{limits.user_groups} groups per user",
          change("user_group_limit")),
@@ -140,23 +162,24 @@ def app(value: App) -> str:
          change("group_member_limit")),
         ("Community groups", "", "allowed" if limits.community_allowed else "not allowed", ""),
     ]
-    return f"app {value.app_id}: {value.edition.name}, {status}\n" + \
+    return f"app {value.app_id}: {EDITION_NAMES[value.edition]}, {status}\n" + \
         table(("ITEM", "SETTING", "ENFORCED", "CHANGE"), rows)
 
 
 def history(changes: Sequence[PlanChange]) -> str:
-    """`changes` as spelled_history gives them."""
+    """`changes` as spelled_history gives them: times in the service's zone, the one its months use."""
     rows = [(change.at.isoformat(timespec="seconds"), change.operation, change.item,
-             f"{change.old_value or '-'} -> {change.new_value}", "implicit" if change.implicit else "",
+             f"{shown(change.old_value) or '-'} -> {shown(change.new_value)}", "implicit" if change.implicit else "",
              change.request_id) for change in changes]
-    return table(("AT (UTC)", "OPERATION", "ITEM", "CHANGE", "", "REQUEST ID"), rows)
+    zone = zone_name(changes[0].at) if changes else "UTC"
+    return table((f"AT ({zone})", "OPERATION", "ITEM", "CHANGE", "", "REQUEST ID"), rows)
 
 
 def bill(app_id: int, value: Bill) -> str:
     """`value` as spelled_bill gives it. The rule the lines share is printed once, above them."""
     rules = {line.reason.rpartition("; ")[0] for line in value.lines}
     rule = rules.pop() if len(rules) == 1 else ""
-    rows = [(line.item, line.level or "-", "yes" if line.charged else "no", money(line.amount, value.currency),
+    rows = [(line.item, shown(line.level) or "-", "yes" if line.charged else "no", money(line.amount, value.currency),
              line.reason.rpartition("; ")[2] if rule else line.reason) for line in value.lines]
     return (f"bill {value.month} of app {app_id}, issued on {value.issued_on}\n"
             + (f"rule: {rule}\n" if rule else "")
@@ -184,14 +207,28 @@ def usage(app_id: int, value: Usage, user: str | None, group_id: str | None) -> 
     if user is not None:
         rows.append((f"groups of user {user}", value.user_groups, limits.user_groups))
     if group_id is not None:
-        rows.append((f"members of group {group_id}", value.group_members,
-                     f"{limits.group_members} (Work/Public/Meeting; Community 100000; AVChatRoom none)"))
+        rows.append((f"members of group {group_id}", value.group_members, _group_limit(value)))
     text = f"usage of app {app_id}\n" + table(("WHAT", "USED", "LIMIT"), rows)
     if value.held.holds or value.held.memberships or value.held.groups:
         text += "\n" + _held(value.held)
         if value.held_group_members:
             text += f", {value.held_group_members} of them members of group {group_id}"
     return text
+
+
+def _group_limit(value: Usage) -> str:
+    """The limit a group's joins meet now, and where it comes from."""
+    kind = _GROUP_TYPE_NAMES.get(value.group_type.name, "") if value.group_type else ""
+    if value.group_members_limit is None:
+        return f"none ({kind or 'AVChatRoom'})"
+    if value.group_max_members and value.group_members_limit == value.group_max_members:
+        return f"{value.group_members_limit} (its own max_members; {kind})"
+    return f"{value.group_members_limit} (the plan's, {kind}" + \
+        (f"; its own max_members {value.group_max_members} is higher)" if value.group_max_members else ")")
+
+
+_GROUP_TYPE_NAMES = {"WORK": "Work", "PUBLIC": "Public", "MEETING": "Meeting", "AVCHATROOM": "AVChatRoom",
+                     "COMMUNITY": "Community"}
 
 
 def check(value: CheckResult) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import grpc
@@ -17,12 +18,20 @@ class Violation:
 
 
 class ImlimitsError(Exception):
-    """A call the service did not answer with a result."""
+    """A call the service did not answer with a result.
 
-    def __init__(self, status: grpc.StatusCode, message: str) -> None:
+    `reason` and `params` are the refusal as data, from the status's
+    google.rpc.ErrorInfo (plan.proto lists the reasons): for wording it in
+    another language. Empty where the service sent none.
+    """
+
+    def __init__(self, status: grpc.StatusCode, message: str, reason: str = "",
+                 params: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.reason = reason
+        self.params: dict[str, str] = dict(params or {})
 
 
 class InvalidArgument(ImlimitsError):
@@ -40,8 +49,9 @@ class AlreadyExists(ImlimitsError):
 class PlanRuleViolation(ImlimitsError):
     """A plan rule refused the change (FAILED_PRECONDITION), e.g. the once-a-month rule."""
 
-    def __init__(self, status: grpc.StatusCode, message: str, violations: tuple[Violation, ...] = ()) -> None:
-        super().__init__(status, message)
+    def __init__(self, status: grpc.StatusCode, message: str, violations: tuple[Violation, ...] = (),
+                 reason: str = "", params: Mapping[str, str] | None = None) -> None:
+        super().__init__(status, message, reason, params)
         self.violations = violations
 
 
@@ -87,9 +97,10 @@ _BY_STATUS: dict[grpc.StatusCode, type[ImlimitsError]] = {
 def from_rpc_error(error: grpc.RpcError) -> ImlimitsError:
     status: grpc.StatusCode = error.code()
     message: str = error.details() or status.name
+    violations, reason, params = _details(error)
     if status is grpc.StatusCode.FAILED_PRECONDITION:
-        return PlanRuleViolation(status, message, _violations(error))
-    return _BY_STATUS.get(status, ImlimitsError)(status, message)
+        return PlanRuleViolation(status, message, violations, reason, params)
+    return _BY_STATUS.get(status, ImlimitsError)(status, message, reason, params)
 
 
 _STATUS_BY_NUMBER = {status.value[0]: status for status in grpc.StatusCode}
@@ -101,14 +112,19 @@ def from_status(number: int, message: str) -> ImlimitsError:
     return _BY_STATUS.get(status, ImlimitsError)(status, message or status.name)
 
 
-def _violations(error: grpc.RpcError) -> tuple[Violation, ...]:
+def _details(error: grpc.RpcError) -> tuple[tuple[Violation, ...], str, dict[str, str]]:
+    """The PreconditionFailure violations and the ErrorInfo reason and metadata of a failed call's status."""
     try:
         status = rpc_status.from_call(error)
     except ValueError:
-        return ()
+        return (), "", {}
     found: list[Violation] = []
+    reason, params = "", {}
     for detail in status.details if status else ():
         failure = error_details_pb2.PreconditionFailure()
+        info = error_details_pb2.ErrorInfo()
         if detail.Unpack(failure):
             found += [Violation(v.type, v.subject, v.description) for v in failure.violations]
-    return tuple(found)
+        elif detail.Unpack(info):
+            reason, params = info.reason, dict(info.metadata)
+    return tuple(found), reason, params

@@ -1,5 +1,7 @@
 """`imlimits admin import`, `imlimits admin export` and `imlimits app list`: onboarding an existing platform.
 
+Their arguments are declared with every other command's in cli._parser; the handlers are here.
+
 Files are JSON Lines: one GroupRecord per line in the protobuf JSON mapping,
 e.g. {"groupId": "g1", "type": "GROUP_TYPE_PUBLIC", "owner": "alice", "members": ["bob"]}.
 """
@@ -38,24 +40,6 @@ class InputError(Exception):
     """A line of the import file is not a GroupRecord; raised before anything from that line on is sent."""
 
 
-# How cli.py makes a command's parser: (subparsers, name, summary, *parents) -> parser.
-CommandFactory = Callable[..., argparse.ArgumentParser]
-
-
-def add_parsers(command: CommandFactory, app_commands: Any, admin_commands: Any, common: argparse.ArgumentParser,
-                app_id: argparse.ArgumentParser) -> None:
-    command(app_commands, "list", "every app, by app id", common)
-    load = command(admin_commands, "import", "record the platform's existing groups (JSON Lines, one GroupRecord "
-                                             "a line; see docs/onboarding.md)", common, app_id)
-    load.add_argument("file", metavar="FILE", help="the JSON Lines file, or - for standard input (required)")
-    load.add_argument("--replace", action="store_true",
-                      help="make each group in the file have exactly the file's members, others released "
-                           "(default: only add)")
-    dump = command(admin_commands, "export", "every group, as JSON Lines", common, app_id)
-    dump.add_argument("-o", "--output", metavar="FILE",
-                      help="write here instead of standard output (default: standard output)")
-
-
 def _app_list(args: argparse.Namespace, client: Client) -> Answer:
     apps: list[App] = []
     token = ""
@@ -65,8 +49,9 @@ def _app_list(args: argparse.Namespace, client: Client) -> Answer:
         token = page.next_page_token
         if not token:
             break
-    rows = [(app.app_id, app.edition.name, app.status.name.lower(), app.limits.user_groups, app.limits.group_members,
-             "unlimited" if app.limits.av_rooms is None else app.limits.av_rooms) for app in apps]
+    rows = [(app.app_id, display.EDITION_NAMES[app.edition], app.status.name.lower(), app.limits.user_groups,
+             app.limits.group_members, "unlimited" if app.limits.av_rooms is None else app.limits.av_rooms)
+            for app in apps]
     text = display.table(("APP", "EDITION", "STATUS", "GROUPS/USER", "MEMBERS/GROUP", "AV ROOMS"), rows)
     return apps, text + f"\n{len(apps)} apps", EXIT_OK
 
@@ -210,7 +195,8 @@ def _summary(result: ImportResult, progress: _Progress, seconds: float) -> str:
     over = display.table(("OVER THE PLAN", "SUBJECT", "LIMIT", "CURRENT"),
                          [(o.kind, o.subject or "-", o.limit, o.current) for o in result.over_limit])
     more = result.over_limit_total - len(result.over_limit)
-    return (text + f"\n\n{result.over_limit_total:,} things exceed the plan (kept: an import grandfathers what "
+    things = "1 thing exceeds" if result.over_limit_total == 1 else f"{result.over_limit_total:,} things exceed"
+    return (text + f"\n\n{things} the plan (kept: an import grandfathers what "
             "exists) and refuse newcomers until they are below it:\n" + over
             + (f"\n... and {more:,} more" if more else ""))
 
@@ -232,8 +218,9 @@ def _admin_export(args: argparse.Namespace, client: Client) -> Answer:
     text = f"exported {groups:,} groups, {memberships:,} memberships of app {args.app} in {seconds:.1f} s"
     if args.output:
         return summary, text + f" to {args.output}", EXIT_OK
-    print(text, file=sys.stderr)  # standard output holds the records
-    return summary, "", EXIT_OK
+    # Standard output holds the records, one JSON object a line and nothing else: the summary goes to stderr.
+    print(json.dumps(summary) if args.json else text, file=sys.stderr)
+    return None, "", EXIT_OK
 
 
 COMMANDS: dict[tuple[str, str], Callable[[argparse.Namespace, Client], Answer]] = {

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from imlimits.v1 import limit_pb2, plan_pb2
 
@@ -125,6 +126,11 @@ class Usage:
     group_members: int | None
     held: Held = Held()
     held_group_members: int | None = None  # of group_members, those held
+    # With a group asked for: the member limit its joins meet now (the lower of its own cap and the plan's
+    # limit for its type; None: none applies), its own cap (0 follows the plan) and its type.
+    group_members_limit: int | None = None
+    group_max_members: int = 0
+    group_type: GroupType | None = None
 
     @classmethod
     def from_proto(cls, message: limit_pb2.Usage) -> Usage:
@@ -132,7 +138,10 @@ class Usage:
                    message.user_groups if message.HasField("user_groups") else None,
                    message.group_members if message.HasField("group_members") else None,
                    Held.from_proto(message),
-                   message.held_group_members if message.HasField("held_group_members") else None)
+                   message.held_group_members if message.HasField("held_group_members") else None,
+                   message.group_members_limit if message.HasField("group_members_limit") else None,
+                   message.group_max_members,
+                   GroupType(message.group_type) if message.group_type else None)
 
 
 @dataclass(frozen=True)
@@ -176,9 +185,38 @@ class PlanChange:
     implicit: bool
 
     @classmethod
-    def from_proto(cls, message: plan_pb2.PlanChange) -> PlanChange:
-        return cls(message.at.ToDatetime(tzinfo=UTC), message.item, message.old_value, message.new_value,
-                   message.operation, message.request_id, message.implicit)
+    def from_proto(cls, message: plan_pb2.PlanChange, zone: tzinfo = UTC) -> PlanChange:
+        return cls(message.at.ToDatetime(tzinfo=UTC).astimezone(zone), message.item, message.old_value,
+                   message.new_value, message.operation, message.request_id, message.implicit)
+
+
+def plan_changes(message: plan_pb2.ListPlanChangesResponse) -> list[PlanChange]:
+    """The history with every `at` in the deployment's time zone, the one its months and bills use."""
+    zone = service_zone(message.time_zone)
+    return [PlanChange.from_proto(change, zone) for change in message.changes]
+
+
+def service_zone(name: str) -> tzinfo:
+    """The service's time zone by its IANA name; UTC when a server does not say or names one unknown here."""
+    try:
+        return ZoneInfo(name) if name else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def zone_name(at: datetime) -> str:
+    """The IANA name of the zone `at` is in ("Asia/Shanghai"), as plan_changes gives it; else its abbreviation."""
+    return getattr(at.tzinfo, "key", None) or at.tzname() or "UTC"
+
+
+class BillRule(enum.Enum):
+    """The console guide's rule that decided a month's bill (BillRule on the wire)."""
+
+    UNSPECIFIED = plan_pb2.BILL_RULE_UNSPECIFIED  # a server older than the field
+    EDITION_CHANGED = plan_pb2.BILL_RULE_EDITION_CHANGED  # the month-start configuration; changes from next month
+    HIGHEST_LEVEL = plan_pb2.BILL_RULE_HIGHEST_LEVEL  # each item at the highest level held in the month
+    NOT_CREATED = plan_pb2.BILL_RULE_NOT_CREATED  # the app was created after the month
+    DEACTIVATED = plan_pb2.BILL_RULE_DEACTIVATED  # the app was deactivated before the month
 
 
 @dataclass(frozen=True)
@@ -187,7 +225,11 @@ class BillLine:
     level: str
     charged: bool
     amount: int  # minor units
-    reason: str
+    reason: str  # in English: the bill's rule, then this line's own detail after "; "
+    # The two limits: the default of the edition charged this month (included), and the steps charged above it.
+    edition_default: int = 0
+    steps: int = 0
+    step: int = 0
 
 
 @dataclass(frozen=True)
@@ -197,12 +239,21 @@ class Bill:
     currency: str
     total: int  # minor units
     lines: tuple[BillLine, ...]
+    rule: BillRule = BillRule.UNSPECIFIED
+    created_on: str = ""  # "YYYY-MM-DD" in the service's time zone
+    edition_changed_on: str = ""  # with BillRule.EDITION_CHANGED
+    deactivated_on: str = ""  # when the app was deactivated before the end of this month
 
     @classmethod
     def from_proto(cls, message: plan_pb2.Bill) -> Bill:
+        try:
+            rule = BillRule(message.rule)
+        except ValueError:  # a rule newer than this client: the English reasons still say it
+            rule = BillRule.UNSPECIFIED
         return cls(message.month, message.issued_on, message.currency, message.total,
-                   tuple(BillLine(line.item, line.level, line.charged, line.amount, line.reason)
-                         for line in message.lines))
+                   tuple(BillLine(line.item, line.level, line.charged, line.amount, line.reason,
+                                  line.edition_default, line.steps, line.step) for line in message.lines),
+                   rule, message.created_on, message.edition_changed_on, message.deactivated_on)
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,12 @@ import grpc
 import uvicorn
 
 from imlimits_client.transport import is_loopback_host
+from imlimits_console.security import own_host_names
 from imlimits_console.web import ConsoleSettings, create_app
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 DEFAULT_TARGET = "localhost:50051"
+DEFAULT_TIMEOUT = 5.0
 EXIT_USAGE = 2
 
 
@@ -36,25 +38,42 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imlimits-console",
         description="The imlimits web console: apps, 升级 / 变配 / 停用 with a cost preview, usage, history, bills.")
-    parser.add_argument("--listen", default=os.environ.get("IMLIMITS_CONSOLE_LISTEN", DEFAULT_LISTEN),
-                        help="HOST:PORT to serve on (env IMLIMITS_CONSOLE_LISTEN; default %(default)s; port 0 picks "
-                             "a free one)")
-    parser.add_argument("--target", default=os.environ.get("IMLIMITS_TARGET", DEFAULT_TARGET),
-                        help="imlimits server HOST:PORT (env IMLIMITS_TARGET; default %(default)s)")
-    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the server on each call")
-    parser.add_argument("--token-file", type=Path,
-                        help="file holding the admin token the console uses (or set IMLIMITS_TOKEN); not with "
-                             "--sign-in")
-    parser.add_argument("--tls-ca", type=Path, help="PEM CA to verify the server's certificate: connect with TLS")
-    parser.add_argument("--tls-cert", type=Path, help="PEM client certificate, for mutual TLS")
-    parser.add_argument("--tls-key", type=Path, help="PEM client key, for mutual TLS")
+    parser.add_argument("--listen", metavar="HOST:PORT",
+                        default=os.environ.get("IMLIMITS_CONSOLE_LISTEN", DEFAULT_LISTEN),
+                        help="where to serve; port 0 picks a free one, printed at start "
+                             f"(default: $IMLIMITS_CONSOLE_LISTEN, else {DEFAULT_LISTEN})")
+    parser.add_argument("--target", metavar="HOST:PORT", default=os.environ.get("IMLIMITS_TARGET", DEFAULT_TARGET),
+                        help=f"the imlimits server (default: $IMLIMITS_TARGET, else {DEFAULT_TARGET})")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS", default=DEFAULT_TIMEOUT,
+                        help=f"seconds to wait for the server on each call (default: {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--allowed-host", metavar="NAME", action="append",
+                        default=_names(os.environ.get("IMLIMITS_CONSOLE_ALLOWED_HOSTS", "")),
+                        help="a further host name browsers may reach the console by, e.g. a TLS proxy's public "
+                             "name; repeatable (default: $IMLIMITS_CONSOLE_ALLOWED_HOSTS, comma-separated, else "
+                             "only the --listen address's own names: localhost and the loopback address)")
+    parser.add_argument("--token-file", type=Path, metavar="FILE",
+                        help="file holding the admin token the console uses; not with --sign-in "
+                             "(default: $IMLIMITS_TOKEN, else no token)")
+    parser.add_argument("--tls-ca", type=Path, metavar="FILE",
+                        help="PEM CA to verify the server's certificate: connect with TLS (default: plaintext)")
+    parser.add_argument("--tls-cert", type=Path, metavar="FILE",
+                        help="PEM client certificate, for mutual TLS; needs --tls-ca (default: none)")
+    parser.add_argument("--tls-key", type=Path, metavar="FILE",
+                        help="PEM client key, for mutual TLS; needs --tls-ca (default: none)")
     parser.add_argument("--sign-in", action="store_true",
-                        help="operators sign in with their own admin token (needed to listen beyond loopback)")
-    parser.add_argument("--https-cert", type=Path, help="PEM certificate: serve the console over HTTPS")
-    parser.add_argument("--https-key", type=Path, help="PEM key for --https-cert")
+                        help="operators sign in with their own admin token; needed to listen beyond loopback "
+                             "(default: off, the console uses --token-file)")
+    parser.add_argument("--https-cert", type=Path, metavar="FILE",
+                        help="PEM certificate: serve the console over HTTPS (default: plain HTTP)")
+    parser.add_argument("--https-key", type=Path, metavar="FILE", help="PEM key for --https-cert (default: none)")
     parser.add_argument("--insecure-http", action="store_true",
-                        help="allow plain HTTP beyond loopback (only behind a proxy that terminates TLS)")
+                        help="allow plain HTTP beyond loopback, only behind a proxy that terminates TLS "
+                             "(default: off)")
     return parser
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def split_listen(listen: str) -> tuple[str, int]:
@@ -88,8 +107,10 @@ def settings_from(args: argparse.Namespace) -> ConsoleSettings:
             root_certificates=args.tls_ca.read_bytes(),
             private_key=args.tls_key.read_bytes() if args.tls_key else None,
             certificate_chain=args.tls_cert.read_bytes() if args.tls_cert else None)
+    configured = tuple(name.lower() for name in args.allowed_host)
     return ConsoleSettings(target=args.target, token=None if args.sign_in else token, credentials=credentials,
-                           sign_in=args.sign_in, https=bool(args.https_cert), timeout=args.timeout)
+                           sign_in=args.sign_in, https=bool(args.https_cert), timeout=args.timeout,
+                           allowed_hosts=tuple(own_host_names(host, configured)), configured_hosts=configured)
 
 
 async def serve(args: argparse.Namespace, settings: ConsoleSettings) -> None:

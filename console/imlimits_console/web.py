@@ -24,6 +24,7 @@ from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -31,6 +32,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from imlimits_client import (
+    AlreadyExists,
     AppStatus,
     AsyncClient,
     Bill,
@@ -39,28 +41,41 @@ from imlimits_client import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    PlanChange,
     PlanRuleViolation,
     Unauthenticated,
     Unavailable,
 )
 from imlimits_client.display import money
-from imlimits_console import chart, forms, words
+from imlimits_client.types import zone_name
+from imlimits_console import chart, forms, wording, words
 from imlimits_console.forms import FormError, PlanChangeForm
-from imlimits_console.security import CSRF_FIELD, SESSION_COOKIE, CsrfTokens, SignIns, new_session_id
+from imlimits_console.security import (
+    CSRF_FIELD,
+    SESSION_COOKIE,
+    CsrfTokens,
+    SessionIds,
+    SignIns,
+    own_host_names,
+    same_origin,
+)
+from imlimits_console.wording import Refusal
 
 log = logging.getLogger("imlimits.console")
 
 _HERE = Path(__file__).parent
 APPS_PER_PAGE = 24
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MONTH = re.compile(r"\d{4}-\d{2}")
+LOOPBACK_NAMES = tuple(own_host_names("127.0.0.1"))
 _DONE = ("created", "upgraded", "changed", "deactivated")
 # No script, style or frame from anywhere else; forms post only here.
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
                                "frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Not no-referrer: under it a browser sends `Origin: null` with the console's own form posts, which
+    # the Origin check must refuse. same-origin sends no referrer to other sites all the same.
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
@@ -76,27 +91,24 @@ class ConsoleSettings:
     sign_in: bool = False
     https: bool = False
     timeout: float = 5.0
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """A refusal shown in a dialog: the service's reason, the item it names, and the day that item reopens."""
-
-    kind: str  # "refused" or "invalid"
-    message: str
-    item: str | None = None
-    reopens: str | None = None
+    # The Host names served (the listen address's own and the configured ones), and the configured ones alone.
+    allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES
+    configured_hosts: tuple[str, ...] = ()
 
 
 class Console:
     def __init__(self, settings: ConsoleSettings) -> None:
         self.settings = settings
         self.csrf = CsrfTokens()
-        self.sign_ins = SignIns()
+        self.session_ids = SessionIds()
+        self.sign_ins = SignIns(self.session_ids)
         self._clients: dict[str | None, AsyncClient] = {}
         self.templates = Jinja2Templates(directory=_HERE / "templates")
         self.templates.env.globals["money"] = money
         self.templates.env.globals["quote"] = lambda text: quote(str(text), safe="")
+        self.templates.env.globals["bill_rule"] = wording.bill_rule
+        self.templates.env.globals["bill_line"] = wording.bill_line
+        self.templates.env.globals["spelled"] = wording.value
 
     # Wiring
 
@@ -115,6 +127,12 @@ class Console:
 
     def language(self, request: Request) -> str:
         return words.negotiate(request.cookies.get("lang"), request.headers.get("accept-language"))
+
+    def say(self, request: Request) -> words.Translator:
+        return words.translator(self.language(request))
+
+    def refusal(self, request: Request, error: ImlimitsError) -> Refusal:
+        return wording.refusal(self.say(request), error)
 
     def page(self, request: Request, template: str, status: int = 200, **context: Any) -> Response:
         language = self.language(request)
@@ -151,17 +169,15 @@ class Console:
     async def create_app(self, request: Request) -> Response:
         form = await self.form(request)
         text = str(form.get("app_id", "")).strip()
+        say = self.say(request)
         if not (text.isascii() and text.isdigit() and 0 < int(text) < 2**64):
-            return await self.apps(request, Refusal("invalid", "app_id: must be an SDKAppID, a whole number > 0"),
-                                   400)
+            return await self.apps(request, Refusal("invalid", say("app_id.invalid")), 400)
         try:
             await self.client(request).admin.create_app(int(text))
         except (InvalidArgument, PlanRuleViolation) as error:
-            return await self.apps(request, _refusal(error), 400)
-        except ImlimitsError as error:
-            if error.status is not grpc.StatusCode.ALREADY_EXISTS:
-                raise
-            return await self.apps(request, Refusal("refused", error.message), 409)
+            return await self.apps(request, self.refusal(request, error), 400)
+        except AlreadyExists:
+            return await self.apps(request, Refusal("refused", say("app_exists", app=int(text))), 409)
         return RedirectResponse(f"/apps/{int(text)}?done=created", status_code=303)
 
     # One app: 基础配置
@@ -170,7 +186,8 @@ class Console:
                        **dialog_context: Any) -> Response:
         app_id = request.path_params["app_id"]
         client = self.client(request)
-        app, this_month = await asyncio.gather(client.admin.get_app(app_id), current_bill(client, app_id))
+        app, this_month, changes = await asyncio.gather(client.admin.get_app(app_id), current_bill(client, app_id),
+                                                        client.admin.list_plan_changes(app_id))
         # The dialogs the page offers: 升级 on Trial, 变配 on Pro/Ultimate, nothing on a deactivated app.
         # (The service refuses the others anyway; an address typed by hand just shows the page.)
         offered = app.status is AppStatus.ACTIVE and dialog in (
@@ -181,7 +198,7 @@ class Console:
                          # The month's one change comes back on the 1st of the next month, the day
                          # the service issues this month's bill: both are the service's month.
                          reopens=this_month.issued_on, dialog=dialog, flash=_flash(request),
-                         hints=forms.HINTS, **dialog_context)
+                         hints=forms.HINTS, zone=_zone(changes), **dialog_context)
 
     async def upgrade_dialog(self, request: Request) -> Response:
         return await self.app_page(request, "upgrade", form_values={})
@@ -224,13 +241,13 @@ class Console:
                                        refusal=self._form_refusal(request, error))
         except (InvalidArgument, PlanRuleViolation) as error:
             return await self.app_page(request, action, 409 if isinstance(error, PlanRuleViolation) else 400,
-                                       form_values=values, refusal=_refusal(error))
+                                       form_values=values, refusal=self.refusal(request, error))
         # The confirm form carries the same request and request_id: confirming twice changes once.
         return await self.app_page(request, action, preview=preview, hidden=change.hidden_fields(),
                                    request_id=request_id)
 
     def _form_refusal(self, request: Request, error: FormError) -> Refusal:
-        say = words.translator(self.language(request))
+        say = self.say(request)
         return Refusal("invalid", say(error.key, **{name: say(str(value)) for name, value in error.values.items()}))
 
     async def upgrade_confirm(self, request: Request) -> Response:
@@ -261,7 +278,7 @@ class Console:
                                        refusal=self._form_refusal(request, error))
         except (InvalidArgument, PlanRuleViolation) as error:
             return await self.app_page(request, action, 409, form_values=_form_values(change),
-                                       refusal=_refusal(error))
+                                       refusal=self.refusal(request, error))
         return RedirectResponse(f"/apps/{app_id}?done={'upgraded' if action == 'upgrade' else 'changed'}",
                                 status_code=303)
 
@@ -273,7 +290,7 @@ class Console:
         try:
             await self.client(request).admin.deactivate(app_id, request_id=str(form.get("request_id", "")) or None)
         except (InvalidArgument, PlanRuleViolation) as error:
-            return await self.app_page(request, "deactivate", 409, refusal=_refusal(error))
+            return await self.app_page(request, "deactivate", 409, refusal=self.refusal(request, error))
         return RedirectResponse(f"/apps/{app_id}?done=deactivated", status_code=303)
 
     # Usage
@@ -283,15 +300,19 @@ class Console:
         client = self.client(request)
         user = request.query_params.get("user") or None
         group = request.query_params.get("group") or None
-        app = await client.admin.get_app(app_id)
-        lookup_error = None
+        app = await client.admin.get_app(app_id)  # an unknown app is the not-found page
+        lookup_error: Refusal | None = None
+        status = 200
         try:
             usage = await client.check.usage(app_id, user, group)
-        except InvalidArgument as error:
-            lookup_error = error.message
+        except (InvalidArgument, NotFound) as error:
+            # The app exists (asked above): NOT_FOUND here is the group the operator typed.
+            status = 404 if isinstance(error, NotFound) else 400
+            lookup_error = Refusal("invalid", self.say(request)("group_not_found", group=group)) \
+                if isinstance(error, NotFound) else self.refusal(request, error)
             usage = await client.check.usage(app_id)
             user = group = None
-        return self.page(request, "usage.html", 400 if lookup_error else 200, app=app, tab="usage", usage=usage,
+        return self.page(request, "usage.html", status, app=app, tab="usage", usage=usage,
                          user=user, group=group, lookup_error=lookup_error,
                          user_query=request.query_params.get("user", ""),
                          group_query=request.query_params.get("group", ""))
@@ -305,6 +326,7 @@ class Console:
                                                      client.admin.list_plan_changes(app_id),
                                                      current_bill(client, app_id))
         asked = request.query_params.get("month", "")
+        say = self.say(request)
         month_error = None
         bill = current
         if asked and asked != current.month:
@@ -312,9 +334,14 @@ class Console:
                 if not _MONTH.fullmatch(asked):
                     raise InvalidArgument(grpc.StatusCode.INVALID_ARGUMENT, f"month: must be YYYY-MM, got {asked}")
                 bill = await client.admin.get_bill(app_id, asked)
-            except (InvalidArgument, PlanRuleViolation) as error:
-                month_error = error.message
-        months = _last_months(bill.month, 12)
+            except InvalidArgument:
+                # What was typed is shown back (escaped, as every value is).
+                month_error = say("month.invalid", month=asked)
+            except PlanRuleViolation as error:
+                month_error = self.refusal(request, error).message
+        # Up to 12 months, none before the one the app was created in (they bill nothing).
+        first = current.created_on[:7] if current.created_on else ""
+        months = [month for month in _last_months(bill.month, 12) if month >= first]
         bills = await asyncio.gather(*(client.admin.get_bill(app_id, month) for month in months))
         bars = chart.bars([(each.month, each.total) for each in bills], bill.month)
         # Newest first; an operation's lines keep their order (the item asked for, then what followed).
@@ -322,7 +349,7 @@ class Console:
         return self.page(request, "history.html", 400 if month_error else 200, app=app, tab="history",
                          changes=newest_first, bill=bill, bars=bars, chart_width=chart.WIDTH,
                          chart_height=chart.HEIGHT, current_month=current.month, month_error=month_error,
-                         asked=asked)
+                         asked=asked, zone=_zone(changes))
 
     # Language and sign-in
 
@@ -365,7 +392,7 @@ class Console:
             # The operator's last session ended: the token leaves this process's memory with its channel.
             await self._clients.pop(token).close()
         response = RedirectResponse("/signin", status_code=303)
-        _set_session(response, new_session_id(), self.settings.https)
+        _set_session(response, self.session_ids.issue(), self.settings.https)
         return response
 
     # Failures
@@ -374,6 +401,8 @@ class Console:
         """A call the service did not answer: a banner on a page of its own, never a stack trace."""
         if isinstance(error, CsrfRefused):
             return self.page(request, "error.html", 403, message_key="csrf")
+        if isinstance(error, OriginRefused):
+            return self.page(request, "error.html", 403, message_key="origin")
         if isinstance(error, Unavailable):
             return self.page(request, "error.html", 503, message_key="unreachable")
         if isinstance(error, NotFound):
@@ -394,6 +423,10 @@ class Console:
 
 class CsrfRefused(Exception):
     """A form post without this browser's CSRF token."""
+
+
+class OriginRefused(Exception):
+    """A post whose Origin is not this console's: another site's page, maybe under a rebound DNS name."""
 
 
 async def current_bill(client: AsyncClient, app_id: int) -> Bill:
@@ -418,14 +451,9 @@ def _last_months(month: str, count: int) -> list[str]:
     return [f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(index - count + 1, index + 1)]
 
 
-def _refusal(error: InvalidArgument | PlanRuleViolation) -> Refusal:
-    if isinstance(error, InvalidArgument):
-        return Refusal("invalid", error.message)
-    for violation in error.violations:
-        if violation.type == "MONTHLY_CHANGE_USED":
-            day = _DAY.search(violation.description)
-            return Refusal("refused", error.message, violation.subject, day.group(0) if day else None)
-    return Refusal("refused", error.message)
+def _zone(changes: list[PlanChange]) -> str:
+    """The service's time zone, as the history's times carry it (every app has its CreateApp change)."""
+    return zone_name(changes[0].at) if changes else "UTC"
 
 
 def _form_values(change: PlanChangeForm) -> dict[str, str]:
@@ -461,7 +489,8 @@ _PUBLIC = ("/signin", "/static/", "/lang/")
 
 
 class _Sessions(BaseHTTPMiddleware):
-    """A session id for every browser; sign-in required where configured; security headers on every answer."""
+    """A session id this console issued for every browser; a POST only from the console's own pages;
+    sign-in required where configured; security headers on every answer."""
 
     def __init__(self, app: Any, console: Console) -> None:
         super().__init__(app)
@@ -469,10 +498,15 @@ class _Sessions(BaseHTTPMiddleware):
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         session_id = request.cookies.get(SESSION_COOKIE)
-        fresh = session_id is None or len(session_id) > 64
-        request.state.session_id = new_session_id() if fresh else session_id
+        # A cookie this console did not issue is never adopted: its author would know the session's CSRF token.
+        fresh = not self.console.session_ids.issued(session_id)
+        request.state.session_id = self.console.session_ids.issue() if fresh else session_id
+        settings = self.console.settings
         response: Response
-        if (self.console.settings.sign_in and not request.url.path.startswith(_PUBLIC)
+        if request.method == "POST" and not same_origin(request.headers.get("origin"), request.headers.get("host"),
+                                                        settings.configured_hosts):
+            response = await self.console.failure(request, OriginRefused())
+        elif (settings.sign_in and not request.url.path.startswith(_PUBLIC)
                 and self.console.sign_ins.token(request.state.session_id) is None):
             target = quote(_here(request), safe="/?=&")
             response = RedirectResponse(f"/signin?next={target}", status_code=303)
@@ -519,7 +553,9 @@ def create_app(settings: ConsoleSettings) -> Starlette:
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         ImlimitsError: console.failure, CsrfRefused: console.failure, Exception: console.crash,
     }
-    application = Starlette(routes=routes, middleware=[Middleware(_Sessions, console=console)],
-                            exception_handlers=handlers, lifespan=lifespan)
+    # Host first: a name that is not the console's (a rebound DNS name) is answered 400 before anything else.
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts), www_redirect=False),
+                  Middleware(_Sessions, console=console)]
+    application = Starlette(routes=routes, middleware=middleware, exception_handlers=handlers, lifespan=lifespan)
     application.state.console = console
     return application

@@ -1,13 +1,12 @@
 """The console's words, in Chinese (the IM console's own: 升级, 变配, 停用, 业务版本) and English.
 
 The language comes from the `lang` cookie the switch sets, else from
-Accept-Language. Messages the service writes (refusal reasons, bill reasons)
-are shown as the service wrote them: they are its words, not the page's.
+Accept-Language. The service's answers are worded here from their structure
+(wording.py): a bill's rule and values, a refusal's reason and values. Only
+what carries no structure is shown as the service wrote it, in English.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 LANGUAGES = ("zh", "en")
 
@@ -100,8 +99,6 @@ _WORDS: dict[str, tuple[str, str]] = {
                     "The typed SDKAppID does not match this app: nothing changed."),
     "refused": ("变更被拒绝", "Refused"),
     "invalid": ("输入有误", "Invalid input"),
-    "refused_item": ("{item}：本月已变配", "{item}: already changed this month"),
-    "reopens": ("{day} 起可再次变配", "It may change again from {day}."),
     "bounds": ("取值范围", "Allowed values"),
     "bounds.value": ("{low}–{high}（{edition}）", "{low}–{high} ({edition})"),
     "keep_default": ("留空：使用该版本默认值", "Leave empty for the edition's default"),
@@ -125,8 +122,6 @@ _WORDS: dict[str, tuple[str, str]] = {
     "group": ("群组 ID", "Group ID"),
     "user_groups_of": ("用户 {user} 已创建及加入的群组", "Groups user {user} created and joined"),
     "group_members_of": ("群 {group} 的成员", "Members of group {group}"),
-    "group_limit_note": ("工作群/公开群/会议群适用；社群 100000；音视频聊天室不限",
-                         "for Work/Public/Meeting groups; Community 100000; AVChatRoom no limit"),
     "used_of": ("{used} / {limit}", "{used} of {limit}"),
     "changes": ("变更记录", "Plan changes"),
     "at": ("时间", "When"),
@@ -137,10 +132,11 @@ _WORDS: dict[str, tuple[str, str]] = {
     "bills": ("账单", "Bills"),
     "month": ("月份", "Month"),
     "show": ("查看", "Show"),
-    "no_charges": ("近 12 个月均无费用", "Nothing charged in these 12 months"),
+    "no_charges": ("这些月份均无费用", "Nothing charged in these months"),
     "ugl.short": ("单人群组上限", "groups per user"),
     "gml.short": ("单群人数上限", "members per group"),
-    "last_12": ("近 12 个月账单合计", "Totals of the last 12 months"),
+    "last_12": ("各月账单合计（近 12 个月，自应用创建起）",
+                "Monthly totals (the last 12 months, since the app was created)"),
     "bill_of": ("{month} 账单，{issued} 出账", "Bill of {month}, issued {issued}"),
     "month_unavailable": ("该月份尚未开始。", "That month has not begun."),
     "sign_in": ("登录", "Sign in"),
@@ -163,6 +159,80 @@ _WORDS: dict[str, tuple[str, str]] = {
     "av_used": ("音视频聊天室 {used}/{limit}", "AV rooms {used}/{limit}"),
     "groups_count": ("群组 {count} 个", "groups: {count}"),
     "open": ("进入", "Open"),
+    "no_change_deactivated": ("不可变配：已停用", "No: deactivated"),
+    "av_hint.pro_only": ("仅专业版可开通；旗舰版本身不限音视频聊天室数量",
+                         "Pro only; Ultimate has no limit on audio/video chat rooms anyway"),
+    "av_hint.not_applicable_now": ("当前为旗舰版：不涉及（仅专业版可开通）",
+                                   "Not applicable on Ultimate (Pro only)"),
+    "group_not_found": ("未找到群组 {group}。", "Group {group} not found."),
+    "origin": ("请求不是来自本控制台的页面（Origin 不符），未作任何变更。",
+               "The request did not come from a page of this console (its Origin differs); nothing changed."),
+    "app_id.invalid": ("SDKAppID 须为大于 0 的整数", "The SDKAppID must be a whole number greater than 0"),
+    "app_exists": ("应用 {app} 已存在", "App {app} already exists"),
+    "month.invalid": ("月份须为 YYYY-MM 格式，收到“{month}”", "A month is written YYYY-MM, got “{month}”"),
+    "request_id": ("请求 ID", "Request id"),
+    "zone_note": ("时间与日期均为服务时区 {zone}（变配按该时区的自然月计）",
+                  "Times and days are in the service's time zone, {zone} (months of the monthly rule and of bills "
+                  "are its calendar months)"),
+    "at_zone": ("时间（{zone}）", "When ({zone})"),
+    "rule_of": ("计费规则：{rule}", "Rule: {rule}"),
+    "group_type.WORK": ("工作群", "Work group"),
+    "group_type.PUBLIC": ("公开群", "Public group"),
+    "group_type.MEETING": ("会议群", "Meeting group"),
+    "group_type.AVCHATROOM": ("音视频聊天室", "AVChatRoom"),
+    "group_type.COMMUNITY": ("社群", "Community group"),
+    "group_cap.own": ("{type}，群自身上限 {cap}（max_members，低于套餐上限）",
+                      "{type}, its own cap of {cap} (max_members, below the plan's limit)"),
+    "group_cap.plan": ("{type}，按套餐上限", "{type}, the plan's limit"),
+    "group_cap.plan_below_own": ("{type}，按套餐上限（群自身上限 {cap} 更高）",
+                                 "{type}, the plan's limit (its own cap of {cap} is higher)"),
+    "group_cap.community": ("社群上限 100000", "Community groups: at most 100000"),
+    "group_cap.none": ("音视频聊天室不限人数", "AVChatRooms have no member limit"),
+    # Refusals, from google.rpc.ErrorInfo's reason and values (plan.proto lists them).
+    "refused.generic": ("服务拒绝了该请求，未作任何变更。", "The service refused the request; nothing changed."),
+    "invalid.generic": ("输入有误，未作任何变更。", "Invalid input; nothing changed."),
+    "reason.FIELD_INVALID": ("{field}格式不正确", "{field} is not valid"),
+    "reason.UPGRADE_TARGET": ("升级的目标版本须为专业版或旗舰版", "An upgrade goes to Pro or Ultimate"),
+    "reason.ADD_ON_ON_TRIAL": ("体验版不能设置增值功能（{field}）",
+                               "Add-ons ({field}) are set on Pro or Ultimate only"),
+    "reason.AV_ADD_ON_PRO_ONLY": ("{field}仅适用于专业版，不适用于{edition}",
+                                  "{field} applies to Pro only, not to {edition}"),
+    "reason.LIMIT_OUT_OF_BOUNDS": ("{field}须在 {low}–{high} 之间（{edition}默认值为 {low}），输入为 {value}",
+                                   "{field} must be from {low} (the {edition} default) to {high}, got {value}"),
+    "reason.APP_DEACTIVATED": ("应用 {app_id} 已停用，不可恢复", "App {app_id} is deactivated, which cannot be undone"),
+    "reason.WRONG_OPERATION.ChangePlan": ("该应用为{edition}，请使用变配",
+                                          "The app is on {edition}: use Change configuration"),
+    "reason.WRONG_OPERATION.Upgrade": ("体验版应用请使用升级", "A Trial app changes by Upgrade"),
+    "reason.TIME_WENT_BACK": ("变更时间 {at} 早于该应用上次变更 {last_at}，变更不可回溯",
+                              "{at} is before the app's last change at {last_at}: changes cannot go back in time"),
+    "reason.MONTHLY_CHANGE_USED": ("{item}：本月已变配，{again} 起可再次变配",
+                                   "{item}: already changed this month; it may change again from {again}"),
+    "reason.MONTHLY_CHANGE_USED.revert": ("{item}：本月已变配，{again} 起可再次变配（可随时改回月初的{revert_to}）",
+                                          "{item}: already changed this month; it may change again from {again} "
+                                          "(going back to {revert_to}, the month's starting value, is allowed)"),
+    "reason.MONTH_IN_FUTURE": ("{month} 尚未开始（当前为 {current}）", "{month} has not begun (it is {current})"),
+    # Bills: the rule that decided the month (Bill.rule), then each line's own detail.
+    "why.EDITION_CHANGED": ("调整业务版本当月（{changed_on} 调整）：按{charged_as}计费，"
+                            "变更的项目自 {next_first} 起计费",
+                            "Month of an edition change (changed on {changed_on}): charged at {charged_as}; what "
+                            "changed is charged from {next_first}"),
+    "why.month_start": ("月初（{day}）的配置", "the configuration of {day}"),
+    "why.started_with": ("应用创建时（{day}）的配置", "the configuration the app started with on {day}"),
+    "why.HIGHEST_LEVEL": ("未调整业务版本的月份：各项按 {month} 内的最高档位计费",
+                          "Month without an edition change: each item at the highest level it held in {month}"),
+    "why.NOT_CREATED": ("应用创建于 {day}，该月不计费",
+                        "The app was created on {day}, after this month: nothing is charged"),
+    "why.DEACTIVATED": ("应用已于 {day} 停用，此后各月不计费",
+                        "The app was deactivated on {day}: nothing is charged after that month"),
+    "why.deactivated_in_month": ("；{day} 停用，此后不再计费", "; deactivated on {day}, nothing is charged after it"),
+    "line.edition.charged": ("{edition}按月收费", "{edition} is charged"),
+    "line.edition.free": ("{edition}免费", "{edition} is free"),
+    "line.limit.included": ("未超出{edition}默认值 {default}", "not above the {edition} default {default}"),
+    "line.limit.above": ("超出{edition}默认值 {default} 共 {above}：{steps} 档，每档 {step}",
+                         "{above} above the {edition} default {default}: {steps} step(s) of {step}"),
+    "this_month": ("本月", "This month"),
+    "next_month": ("次月", "Next month"),
+    "bills_compare": ("费用预览", "Cost preview"),
 }
 
 
@@ -188,12 +258,21 @@ def negotiate(cookie: str | None, accept_language: str | None) -> str:
     return best
 
 
-def translator(language: str) -> Callable[..., str]:
-    index = LANGUAGES.index(language)
+class Translator:
+    """The words of one language: `say(key, **values)`; an unknown key is shown as itself."""
 
-    def translate(key: str, **values: object) -> str:
+    def __init__(self, language: str) -> None:
+        self.language = language
+        self._index = LANGUAGES.index(language)
+
+    def __call__(self, key: str, **values: object) -> str:
         words = _WORDS.get(key)
-        text = words[index] if words else key
+        text = words[self._index] if words else key
         return text.format(**values) if values else text
 
-    return translate
+    def has(self, key: str) -> bool:
+        return key in _WORDS
+
+
+def translator(language: str) -> Translator:
+    return Translator(language)

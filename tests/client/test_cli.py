@@ -51,7 +51,7 @@ def test_help_names_every_command(server: ServerProcess) -> None:
 
 def test_app_show_table_and_json(server: ServerProcess, app: str) -> None:
     table = imlimits(server, "app", "show", app).stdout.splitlines()
-    assert table[0] == f"app {app}: TRIAL, active"
+    assert table[0] == f"app {app}: Trial, active"
     assert table[1].split() == ["ITEM", "SETTING", "ENFORCED", "CHANGE"]
     assert table[3].split() == ["av_room_unlimited", "false", "10", "AVChatRooms", "available"]
     data = as_json(server, "app", "show", app)
@@ -85,8 +85,10 @@ def test_usage_table(server: ServerProcess, app: str) -> None:
 def test_history_and_bill(server: ServerProcess, app: str) -> None:
     imlimits(server, "app", "upgrade", app, "--edition", "ultimate")
     history = imlimits(server, "app", "history", app).stdout.splitlines()
-    assert history[0].split()[:4] == ["AT", "(UTC)", "OPERATION", "ITEM"]
-    assert "TRIAL -> ULTIMATE" in history[2]
+    # Times in the service's zone, the one its months use, and named.
+    assert history[0].split()[:4] == ["AT", "(Asia/Shanghai)", "OPERATION", "ITEM"]
+    assert history[1].split()[0].endswith("+08:00")
+    assert "Trial -> Ultimate" in history[2]
     assert history[3].split()[-2] == "implicit"
     assert [row["item"] for row in as_json(server, "app", "history", app)] == \
         ["status", "edition", "user_group_limit", "group_member_limit"]

@@ -150,7 +150,7 @@ def test_messages_speak_the_command_line(server: ServerProcess, client: Client, 
     client.admin.create_app(app_id)
     client.admin.upgrade(app_id, Edition.PRO)
     wrong = one_line_error(imlimits("app", "upgrade", str(app_id), "--edition", "ultimate", target=server.target))
-    assert wrong == ("imlimits: refused: `app upgrade` is only from TRIAL and the app is on PRO: "
+    assert wrong == ("imlimits: refused: `app upgrade` is only from Trial and the app is on Pro: "
                      "use `imlimits app change`")
     client.admin.change_plan(app_id, edition=Edition.TRIAL)  # a revert: the app is on TRIAL again
     again = imlimits("app", "upgrade", str(app_id), "--edition", "pro", target=server.target)
@@ -164,7 +164,7 @@ def test_a_deactivated_apps_table_offers_no_change(server: ServerProcess, client
     client.admin.create_app(app_id)
     client.admin.deactivate(app_id)
     lines = imlimits("app", "show", str(app_id), target=server.target).stdout.splitlines()
-    assert lines[0] == f"app {app_id}: TRIAL, DEACTIVATED (停用)"
+    assert lines[0] == f"app {app_id}: Trial, DEACTIVATED (停用)"
     items = [line for line in lines[2:] if not line.startswith("Community")]
     assert len(items) == 4 and all(line.endswith("no: deactivated") for line in items)
 
@@ -176,13 +176,16 @@ def test_one_spelling_per_concept(server: ServerProcess, client: Client, app_id:
     history_json = json.loads(imlimits("app", "history", str(app_id), "--json", target=server.target).stdout)
     bill_json = json.loads(imlimits("bill", str(app_id), "2025-07", "--json", target=server.target).stdout)
     show_json = json.loads(imlimits("app", "show", str(app_id), "--json", target=server.target).stdout)
-    assert "TRIAL -> PRO" in history and "- -> ACTIVE" in history
+    # Tables say the console's names; JSON values keep one identifier each.
+    assert "Trial -> Pro" in history and "- -> ACTIVE" in history
     assert [(c["operation"], c["item"], c["new_value"]) for c in history_json][:2] == [
         ("create", "status", "ACTIVE"), ("upgrade", "edition", "PRO")]
     assert (show_json["edition"], bill_json["lines"][0]["level"]) == ("PRO", "PRO")
     everything = history + json.dumps(history_json) + json.dumps(bill_json) + json.dumps(show_json)
     for wire_name in ("EDITION_", "APP_STATUS_", "CreateApp", "ChangePlan"):
         assert wire_name not in everything
+    assert "TRIAL" not in history and "PRO" not in history
+    assert all(" PRO " not in line["reason"] and "EDITION" not in line["reason"] for line in bill_json["lines"])
 
 
 def test_usage_shows_rooms_and_other_groups_apart(server: ServerProcess, client: Client, app_id: int) -> None:
@@ -226,8 +229,13 @@ def _arguments(parser: argparse.ArgumentParser, path: str = "imlimits") -> list[
 def test_help_describes_every_option_and_argument_with_its_default() -> None:
     arguments = _arguments(cli_module._parser())
     assert len(arguments) > 60
+    globals_ = {option for path, action in arguments if path == "imlimits" for option in action.option_strings}
     for path, action in arguments:
         where = f"{path} {action.option_strings or action.metavar}"
+        if path != "imlimits" and set(action.option_strings) <= globals_ and action.option_strings:
+            # A command's copy of a global option: described once, at the top (see below).
+            assert action.help is argparse.SUPPRESS, where
+            continue
         assert action.help and action.help is not argparse.SUPPRESS, where
         if action.option_strings:
             assert "default" in action.help or "(required)" in action.help, where
@@ -236,8 +244,9 @@ def test_help_describes_every_option_and_argument_with_its_default() -> None:
 def test_help_gives_the_at_format_and_every_exit_status() -> None:
     change = imlimits("app", "change", "--help").stdout
     assert "2026-11-01T09:30:00+08:00" in change and "--trust-client-time" in change
+    top = imlimits("--help").stdout
     for status in ("0 ", "1 ", "2 ", "130 "):
-        assert f"\n  {status}" in change
+        assert f"\n  {status}" in top
     readme = (ROOT / "README.md").read_text()
     for status in ("| 0 |", "| 1 |", "| 2 |", "| 130 |"):
         assert status in readme
@@ -250,7 +259,8 @@ def test_bills_of_two_months_read_as_one_rule(server: ServerProcess, client: Cli
     october = json.loads(imlimits("bill", str(app_id), "2025-10", "--json", target=server.target).stdout)
     november = json.loads(imlimits("bill", str(app_id), "2025-11", "--json", target=server.target).stdout)
     assert all(line["reason"].startswith("month of an edition change (调整业务版本当月; edition adjusted on "
-                                         "2025-10-12): charged at the configuration of 2025-10-01, "
+                                         "2025-10-12): charged at the configuration the app started with on "
+                                         "2025-10-01, "
                                          "what changed from 2025-11-01")
                for line in october["lines"])
     assert all(line["reason"].startswith("month without an edition change (调整业务版本次月及以后): charged at "
@@ -260,4 +270,88 @@ def test_bills_of_two_months_read_as_one_rule(server: ServerProcess, client: Cli
     assert (october["total"], november["total"]) == (0, 99900)
     table_lines = imlimits("bill", str(app_id), "2025-11", target=server.target).stdout.splitlines()
     assert table_lines[1].startswith("rule: month without an edition change (调整业务版本次月及以后)")
-    assert table_lines[3].split() == ["edition", "PRO", "yes", "999.00", "CNY", "PRO", "is", "charged"]
+    assert table_lines[3].split() == ["edition", "Pro", "yes", "999.00", "CNY", "Pro", "is", "charged"]
+
+
+# Issue 23: typos, help, export lines and wording.
+
+@pytest.mark.parametrize(("args", "unknown", "meant", "command"), [
+    (["app", "upgrade", "1", "--editon", "pro"], "--editon", "--edition", "imlimits app upgrade"),
+    (["check", "create-group", "1", "team", "--ownr", "alice"], "--ownr", "--owner", "imlimits check create-group"),
+    (["--target", "127.0.0.1:1", "usage", "1", "--gruop=team"], "--gruop", "--group", "imlimits usage"),
+])
+def test_a_mistyped_option_is_named_with_the_closest_one_and_its_commands_help(
+        args: list[str], unknown: str, meant: str, command: str) -> None:
+    done = imlimits(*args)
+    assert done.returncode == 2
+    assert one_line_error(done) == (f"imlimits: unknown option {unknown} for `{command}`; did you mean {meant}? "
+                                    f"(see `{command} --help`)")
+
+
+def test_an_abbreviated_option_still_works_and_values_are_not_options(server: ServerProcess, client: Client,
+                                                                      app_id: int) -> None:
+    client.admin.create_app(app_id)
+    # --own is short for --owner (argparse's abbreviations); "join" is the owner's name, a value, not a command.
+    done = imlimits("check", "create-group", str(app_id), "team", "--own", "join", "--max-members", "3",
+                    target=server.target)
+    assert done.returncode == 0, done.stderr
+    done = imlimits("check", "create-group", str(app_id), "team-2", "--owner=--odd", target=server.target)
+    assert done.returncode == 0, done.stderr
+
+
+def test_help_lists_every_action_and_says_the_global_options_once() -> None:
+    top = imlimits("--help").stdout
+    app = imlimits("app", "--help").stdout
+    assert "create, show, list, upgrade (升级), change (变配), deactivate (停用), history" in " ".join(top.split())
+    assert "create, show, list, upgrade (升级), change (变配), deactivate (停用), history" in " ".join(app.split())
+    assert "--target HOST:PORT" in top and "exit status:" in top
+    for command in (["app"], ["app", "upgrade"], ["check", "join"], ["admin", "export"], ["usage"]):
+        own = imlimits(*command, "--help").stdout
+        assert "--target HOST:PORT" not in own and "exit status:" not in own and "--tls-key" not in own, command
+        assert "`imlimits --help`" in own, command
+        assert len(own.splitlines()) < 40, command
+
+
+def test_the_consoles_help_shows_placeholders_and_defaults() -> None:
+    from imlimits_console import main as console_main
+    parser = console_main._parser()
+    for action in parser._actions:
+        if action.option_strings and action.option_strings != ["-h", "--help"]:
+            assert action.help and "default" in action.help, action.option_strings
+            if action.nargs is None:
+                assert action.metavar, action.option_strings
+    shown = subprocess.run([sys.executable, "-m", "imlimits_console.main", "--help"], capture_output=True, text=True,
+                           timeout=60).stdout
+    assert "--listen HOST:PORT" in shown and "--target HOST:PORT" in shown and "--token-file FILE" in shown
+    assert "127.0.0.1:8080" in shown and "localhost:50051" in shown
+
+
+def test_export_to_standard_output_is_json_lines_only(server: ServerProcess, client: Client, app_id: int) -> None:
+    client.admin.create_app(app_id)
+    client.check.create_group(app_id, "team", GroupType.WORK, owner="alice", members=["bob"])
+    client.check.create_room(app_id, "stage", owner="host")
+    for extra in ([], ["--json"]):
+        done = imlimits("admin", "export", str(app_id), *extra, target=server.target)
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.split("\n")
+        assert lines[-1] == "" and all(lines[:-1]), f"an empty line in {done.stdout!r}"
+        assert {json.loads(line)["groupId"] for line in lines[:-1]} == {"team", "stage"}
+        assert "exported 2 groups" in done.stderr or json.loads(done.stderr)["groups"] == 2
+
+
+def test_wording_a_newcomer_reads(server: ServerProcess, client: Client, app_id: int) -> None:
+    client.admin.create_app(app_id)
+    exists = imlimits("app", "create", str(app_id), target=server.target)
+    assert one_line_error(exists) == f"imlimits: app {app_id} already exists"
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    assert "installs the same three commands" in operations
+    assert all(f"`{script}`" in operations for script in ("imlimits-server", "imlimits", "imlimits-console"))
+
+
+def test_usage_of_a_group_shows_the_limit_that_applies(server: ServerProcess, client: Client, app_id: int) -> None:
+    client.admin.create_app(app_id)
+    client.check.create_group(app_id, "pair", GroupType.WORK, owner="alice", max_members=1)
+    rows = imlimits("usage", str(app_id), "--group", "pair", target=server.target).stdout.splitlines()
+    assert rows[-1].split()[-6:] == ["1", "1", "(its", "own", "max_members;", "Work)"]
+    data = json.loads(imlimits("usage", str(app_id), "--group", "pair", "--json", target=server.target).stdout)
+    assert (data["group_members"], data["group_members_limit"], data["group_max_members"]) == (1, 1, 1)

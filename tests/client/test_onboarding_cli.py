@@ -41,7 +41,7 @@ def test_import_reports_what_exceeds_the_plan_then_export_round_trips(server: Se
     assert done.returncode == 0, done.stderr
     assert "records read                 3" in done.stdout
     assert "memberships added            28" in done.stdout
-    assert "1 things exceed the plan" in done.stdout
+    assert "1 thing exceeds the plan" in done.stdout
     assert ["group_members", "big", "20", "26"] in [row.split() for row in done.stdout.splitlines()]
     # Not a terminal: plain progress lines on standard error, no bar.
     assert "import: 3 records, 27 memberships" in done.stderr and "\r" not in done.stderr
@@ -63,7 +63,7 @@ def test_import_reports_what_exceeds_the_plan_then_export_round_trips(server: Se
                 client.check.usage(int(source), group_id=group_id).group_members
 
     listed = imlimits(server, "app", "list")
-    assert [source, "TRIAL", "active", "50", "20", "10"] in [row.split() for row in listed.stdout.splitlines()]
+    assert [source, "Trial", "active", "50", "20", "10"] in [row.split() for row in listed.stdout.splitlines()]
     as_json = json.loads(imlimits(server, "app", "list", "--json").stdout)
     assert {app["app_id"] for app in as_json} >= {int(source), int(copy)}
 

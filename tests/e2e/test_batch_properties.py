@@ -11,6 +11,7 @@ import itertools
 
 import grpc
 from google.rpc import status_pb2
+from grpc_status import rpc_status
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.crc import key_slot
@@ -68,7 +69,9 @@ def unary(limits: limit_pb2_grpc.LimitServiceStub, check: limit_pb2.Check) -> li
     try:
         answer = getattr(limits, _RPCS[kind])(getattr(check, kind))
     except grpc.RpcError as error:
-        return limit_pb2.CheckResult(error=status_pb2.Status(code=error.code().value[0], message=error.details()))
+        # The whole status, details (the refusal's ErrorInfo) included, as a batched check carries it.
+        status = rpc_status.from_call(error) or status_pb2.Status(code=error.code().value[0], message=error.details())
+        return limit_pb2.CheckResult(error=status)
     if kind in ("leave_group", "destroy_group"):
         return limit_pb2.CheckResult(release=answer)
     return limit_pb2.CheckResult(check=answer)

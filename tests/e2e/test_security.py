@@ -161,7 +161,7 @@ def test_cli_with_token_and_tls(own_redis: RedisProcess, tmp_path: Path, app_id:
         anonymous = subprocess.run(base, capture_output=True, text=True, timeout=60)
         assert anonymous.returncode == 1 and "IMLIMITS_TOKEN" in anonymous.stderr
         done = subprocess.run([*base, "--token-file", str(token_file)], capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0 and done.stdout.startswith(f"app {app_id}: TRIAL")
+        assert done.returncode == 0 and done.stdout.startswith(f"app {app_id}: Trial")
     finally:
         process.stop()
 

@@ -90,6 +90,6 @@ def test_the_cli_trusts_the_system_cas_with_tls(own_redis: RedisProcess, tmp_pat
         assert untrusted.returncode == 1 and "cannot reach imlimits" in untrusted.stderr
         # SSL_CERT_FILE is OpenSSL's way to say which CAs the system trusts.
         trusted = _cli(*command, env={"IMLIMITS_TOKEN": ADMIN, "SSL_CERT_FILE": str(certs["ca.pem"])})
-        assert trusted.returncode == 0 and trusted.stdout.startswith(f"app {app_id}: TRIAL"), trusted.stderr
+        assert trusted.returncode == 0 and trusted.stdout.startswith(f"app {app_id}: Trial"), trusted.stderr
     finally:
         process.stop()

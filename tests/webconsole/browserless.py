@@ -31,11 +31,18 @@ class Session:
     def get(self, path: str) -> tuple[int, str]:
         return self._send(urllib.request.Request(self.base + path, headers={"Accept-Language": self.language}))
 
-    def post(self, path: str, fields: dict[str, str] | list[tuple[str, str]]) -> tuple[int, str]:
+    def post(self, path: str, fields: dict[str, str] | list[tuple[str, str]],
+             headers: dict[str, str] | None = None) -> tuple[int, str]:
+        """A form post as a browser sends it from one of the console's pages: with the console's Origin."""
         body = urllib.parse.urlencode(fields).encode()
         return self._send(urllib.request.Request(
             self.base + path, data=body, method="POST",
-            headers={"Content-Type": "application/x-www-form-urlencoded", "Accept-Language": self.language}))
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Accept-Language": self.language,
+                     "Origin": self.base, **(headers or {})}))
+
+    def get_as(self, path: str, headers: dict[str, str]) -> tuple[int, str]:
+        return self._send(urllib.request.Request(self.base + path,
+                                                 headers={"Accept-Language": self.language, **headers}))
 
     def csrf(self, path: str = "/apps") -> str:
         status, body = self.get(path)

@@ -106,9 +106,11 @@ def screenshot(driver: WebDriver, name: str) -> Path:
     if not isinstance(driver, ChromiumDriver):
         raise TypeError("screenshots use chromium's DevTools protocol")
     size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    # Captured beyond the viewport the page has no vertical scrollbar, so it lays out at the window's whole width.
+    width = max(size["width"], driver.execute_script("return window.innerWidth"))
     shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
         "format": "png", "captureBeyondViewport": True,
-        "clip": {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 4000), "scale": 1}})
+        "clip": {"x": 0, "y": 0, "width": width, "height": min(size["height"], 4000), "scale": 1}})
     path = ARTIFACTS / f"{name}.png"
     path.write_bytes(base64.b64decode(shot["data"]))
     return path

@@ -35,8 +35,8 @@ def test_create_upgrade_change_refuse_deactivate(browser: WebDriver, console: Co
     submit(driver, "#preview")
     assert "专业版-后付费" in text(driver, "#preview-plan")
     assert "业务版本" in text(driver, "#newly-locked")
-    assert "0.00 CNY" in text(driver, "#bill-this tfoot")
-    assert "999.00 CNY" in text(driver, "#bill-next tfoot")
+    assert "0.00 CNY" in text(driver, "#bill-this-total")
+    assert "999.00 CNY" in text(driver, "#bill-next-total")
     assert client.admin.get_app(app_id).edition is Edition.TRIAL, "a preview changes nothing"
     screenshot(driver, "04-upgrade-preview")
     submit(driver, "#confirm")
@@ -69,14 +69,16 @@ def test_create_upgrade_change_refuse_deactivate(browser: WebDriver, console: Co
     submit(driver, "#preview")
     refusal = text(driver, "#refusal")
     assert "扩展单人可加入群组数上限：本月已变配" in refusal
-    # The day the page shows for the lock is the day the service's refusal names.
-    assert f"{reopens} 起可再次变配" in refusal and f"may change again on {reopens}" in refusal
+    # The day the page shows for the lock is the day the service's refusal names, and it is said in Chinese.
+    assert f"{reopens} 起可再次变配" in refusal and "may change again" not in refusal
+    assert "可随时改回月初的800" not in refusal and "可随时改回月初的500" in refusal
     screenshot(driver, "08-change-refused")
 
     driver.get(f"{console.url}/apps/{app_id}/usage")
     screenshot(driver, "09-usage")
     driver.get(f"{console.url}/apps/{app_id}/history")
-    assert len(driver.find_elements(By.CSS_SELECTOR, "#chart rect")) == 12
+    # Created this month: the chart has no bars for months before the app existed.
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#chart rect")) == 1
     assert len(driver.find_elements(By.CSS_SELECTOR, "#bill tbody tr")) == 4
     screenshot(driver, "10-history")
 

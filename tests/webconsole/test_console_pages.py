@@ -13,7 +13,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from imlimits_client import Client, Edition, GroupType
+from imlimits_client import BillRule, Client, Edition, GroupType
 from imlimits_client.display import money
 from webconsole.conftest import ConsoleProcess, fill, screenshot, submit, text
 
@@ -56,8 +56,9 @@ def test_history_bills_and_chart_are_the_services(browser: WebDriver, console: C
     driver.get(f"{console.url}/apps/{lived_in}/history")
     bars = driver.find_elements(By.CSS_SELECTOR, "#chart rect")
     titles = [str(bar.find_element(By.TAG_NAME, "title").get_attribute("textContent")) for bar in bars]
+    # From the month the app was created (7 months ago) on: no bar for a month before it existed.
     expected = [f"{month_text(k)}: {money(client.admin.get_bill(lived_in, month_text(k)).total, 'CNY')}"
-                for k in range(11, -1, -1)]
+                for k in range(7, -1, -1)]
     assert titles == expected
     assert "3099.00 CNY" in titles[-1]
     # The changes, newest first, in the console's words.
@@ -70,13 +71,18 @@ def test_history_bills_and_chart_are_the_services(browser: WebDriver, console: C
     assert month_text(5) in text(driver, "#bill-title")
     bill = client.admin.get_bill(lived_in, month_text(5))
     rows = driver.find_elements(By.CSS_SELECTOR, "#bill tbody tr")
-    assert [row.find_element(By.CSS_SELECTOR, ".reason").text for row in rows] == [line.reason for line in bill.lines]
+    # Worded in Chinese from the bill's structure (its rule, each line's level, default and steps), the rule once.
+    assert bill.rule is BillRule.HIGHEST_LEVEL
+    assert text(driver, "#bill .rule") == f"计费规则：未调整业务版本的月份：各项按 {month_text(5)} 内的最高档位计费"
+    assert [row.find_element(By.CSS_SELECTOR, ".reason").text for row in rows] == [
+        "专业版按月收费", "", "未超出专业版默认值 500", "未超出专业版默认值 200"]
+    assert "EDITION_" not in text(driver, "#bill") and "month without" not in text(driver, "#bill")
     assert money(bill.total, bill.currency) in text(driver, "#bill tfoot")
     screenshot(driver, "21-history-picked-month")
 
     # A month that has not begun is the service's refusal, on the page.
     driver.get(f"{console.url}/apps/{lived_in}/history?month=2999-01")
-    assert "has not begun" in text(driver, ".refusal")
+    assert "2999-01 尚未开始" in text(driver, ".refusal")
 
 
 def test_usage_and_lookups(browser: WebDriver, console: ConsoleProcess, lived_in: int) -> None:

@@ -411,6 +411,9 @@ class Usage(_message.Message):
     HELD_AV_ROOMS_FIELD_NUMBER: _builtins.int
     HELD_MEMBERSHIPS_FIELD_NUMBER: _builtins.int
     HELD_GROUP_MEMBERS_FIELD_NUMBER: _builtins.int
+    GROUP_MEMBERS_LIMIT_FIELD_NUMBER: _builtins.int
+    GROUP_MAX_MEMBERS_FIELD_NUMBER: _builtins.int
+    GROUP_TYPE_FIELD_NUMBER: _builtins.int
     av_rooms: _builtins.int
     """AV chat rooms that exist now"""
     groups: _builtins.int
@@ -429,6 +432,16 @@ class Usage(_message.Message):
     held_memberships: _builtins.int
     held_group_members: _builtins.int
     """set when group_id was asked for"""
+    group_members_limit: _builtins.int
+    """Set when group_id was asked for:
+    the member limit its joins are checked against now, the lower of its own
+    max_members and the plan's limit for its type (group_member_limit; 100000
+    for Community); unset when none applies (an AVChatRoom without its own cap).
+    """
+    group_max_members: _builtins.int
+    """with group_id: the group's own cap; 0 follows the plan"""
+    group_type: Global___GroupType.ValueType
+    """with group_id: its type"""
     @_builtins.property
     def limits(self) -> _plan_pb2.Limits: ...
     def __init__(
@@ -444,19 +457,26 @@ class Usage(_message.Message):
         held_av_rooms: _builtins.int = ...,
         held_memberships: _builtins.int = ...,
         held_group_members: _builtins.int | None = ...,
+        group_members_limit: _builtins.int | None = ...,
+        group_max_members: _builtins.int = ...,
+        group_type: Global___GroupType.ValueType = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_group_members", b"_group_members", "_held_group_members", b"_held_group_members", "_user_groups", b"_user_groups", "group_members", b"group_members", "held_group_members", b"held_group_members", "limits", b"limits", "user_groups", b"user_groups"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_group_members", b"_group_members", "_group_members_limit", b"_group_members_limit", "_held_group_members", b"_held_group_members", "_user_groups", b"_user_groups", "group_members", b"group_members", "group_members_limit", b"group_members_limit", "held_group_members", b"held_group_members", "limits", b"limits", "user_groups", b"user_groups"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_group_members", b"_group_members", "_held_group_members", b"_held_group_members", "_user_groups", b"_user_groups", "av_rooms", b"av_rooms", "group_members", b"group_members", "groups", b"groups", "held_av_rooms", b"held_av_rooms", "held_group_members", b"held_group_members", "held_groups", b"held_groups", "held_memberships", b"held_memberships", "holds", b"holds", "limits", b"limits", "user_groups", b"user_groups"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_group_members", b"_group_members", "_group_members_limit", b"_group_members_limit", "_held_group_members", b"_held_group_members", "_user_groups", b"_user_groups", "av_rooms", b"av_rooms", "group_max_members", b"group_max_members", "group_members", b"group_members", "group_members_limit", b"group_members_limit", "group_type", b"group_type", "groups", b"groups", "held_av_rooms", b"held_av_rooms", "held_group_members", b"held_group_members", "held_groups", b"held_groups", "held_memberships", b"held_memberships", "holds", b"holds", "limits", b"limits", "user_groups", b"user_groups"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__group_members: _TypeAlias = _typing.Literal["group_members"]  # noqa: Y015
     _WhichOneofArgType__group_members: _TypeAlias = _typing.Literal["_group_members", b"_group_members"]  # noqa: Y015
+    _WhichOneofReturnType__group_members_limit: _TypeAlias = _typing.Literal["group_members_limit"]  # noqa: Y015
+    _WhichOneofArgType__group_members_limit: _TypeAlias = _typing.Literal["_group_members_limit", b"_group_members_limit"]  # noqa: Y015
     _WhichOneofReturnType__held_group_members: _TypeAlias = _typing.Literal["held_group_members"]  # noqa: Y015
     _WhichOneofArgType__held_group_members: _TypeAlias = _typing.Literal["_held_group_members", b"_held_group_members"]  # noqa: Y015
     _WhichOneofReturnType__user_groups: _TypeAlias = _typing.Literal["user_groups"]  # noqa: Y015
     _WhichOneofArgType__user_groups: _TypeAlias = _typing.Literal["_user_groups", b"_user_groups"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__group_members) -> _WhichOneofReturnType__group_members | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__group_members_limit) -> _WhichOneofReturnType__group_members_limit | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__held_group_members) -> _WhichOneofReturnType__held_group_members | None: ...
     @_typing.overload

@@ -64,6 +64,49 @@ APP_STATUS_ACTIVE: AppStatus.ValueType  # 1
 APP_STATUS_DEACTIVATED: AppStatus.ValueType  # 2
 Global___AppStatus: _TypeAlias = AppStatus  # noqa: Y015
 
+class _BillRule:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _BillRuleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_BillRule.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    BILL_RULE_UNSPECIFIED: _BillRule.ValueType  # 0
+    BILL_RULE_EDITION_CHANGED: _BillRule.ValueType  # 1
+    """调整业务版本当月: the edition changed this month. The configuration the month
+    began with is charged (for an app created this month: the one it started
+    with, on `created_on`); what changed is charged from the 1st of the next month.
+    """
+    BILL_RULE_HIGHEST_LEVEL: _BillRule.ValueType  # 2
+    """调整业务版本次月及以后: each item at the highest level it held in the month,
+    the state carried in at 00:00 on the 1st included.
+    """
+    BILL_RULE_NOT_CREATED: _BillRule.ValueType  # 3
+    """the app was created after this month: nothing is charged"""
+    BILL_RULE_DEACTIVATED: _BillRule.ValueType  # 4
+    """the app was deactivated before this month: nothing is charged"""
+
+class BillRule(_BillRule, metaclass=_BillRuleEnumTypeWrapper):
+    """The rule of the console guide that decided a month's bill: the same for its
+    four lines. `Bill.rule` and the fields beside it carry what each line's
+    English `reason` says, for callers that word it themselves.
+    """
+
+BILL_RULE_UNSPECIFIED: BillRule.ValueType  # 0
+BILL_RULE_EDITION_CHANGED: BillRule.ValueType  # 1
+"""调整业务版本当月: the edition changed this month. The configuration the month
+began with is charged (for an app created this month: the one it started
+with, on `created_on`); what changed is charged from the 1st of the next month.
+"""
+BILL_RULE_HIGHEST_LEVEL: BillRule.ValueType  # 2
+"""调整业务版本次月及以后: each item at the highest level it held in the month,
+the state carried in at 00:00 on the 1st included.
+"""
+BILL_RULE_NOT_CREATED: BillRule.ValueType  # 3
+"""the app was created after this month: nothing is charged"""
+BILL_RULE_DEACTIVATED: BillRule.ValueType  # 4
+"""the app was deactivated before this month: nothing is charged"""
+Global___BillRule: _TypeAlias = BillRule  # noqa: Y015
+
 @_typing.final
 class Limits(_message.Message):
     """The values the checks enforce now."""
@@ -397,16 +440,22 @@ class ListPlanChangesResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CHANGES_FIELD_NUMBER: _builtins.int
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
+    time_zone: _builtins.str
+    """The deployment's time zone (IANA, e.g. "Asia/Shanghai"): the zone of the
+    calendar months of the monthly rule and of bills. Show `at` in it.
+    """
     @_builtins.property
     def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___PlanChange]: ...
     def __init__(
         self,
         *,
         changes: _abc.Iterable[Global___PlanChange] | None = ...,
+        time_zone: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "time_zone", b"time_zone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -444,13 +493,25 @@ class BillLine(_message.Message):
     CHARGED_FIELD_NUMBER: _builtins.int
     AMOUNT_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    EDITION_DEFAULT_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
     item: _builtins.str
     """edition, av_room_unlimited, user_group_limit, group_member_limit"""
     level: _builtins.str
+    """the level charged: an edition name, "true"/"false", or a number; empty when nothing is"""
     charged: _builtins.bool
     amount: _builtins.int
     """minor units"""
     reason: _builtins.str
+    """in English: the bill's rule, then this line's own detail after "; " """
+    edition_default: _builtins.int
+    """user_group_limit and group_member_limit: the default of the edition charged
+    this month (`level` of the edition line), included in it; charged above it
+    in `steps` steps of `step`.
+    """
+    steps: _builtins.int
+    step: _builtins.int
     def __init__(
         self,
         *,
@@ -459,10 +520,13 @@ class BillLine(_message.Message):
         charged: _builtins.bool = ...,
         amount: _builtins.int = ...,
         reason: _builtins.str = ...,
+        edition_default: _builtins.int = ...,
+        steps: _builtins.int = ...,
+        step: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "charged", b"charged", "item", b"item", "level", b"level", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "charged", b"charged", "edition_default", b"edition_default", "item", b"item", "level", b"level", "reason", b"reason", "step", b"step", "steps", b"steps"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -477,12 +541,24 @@ class Bill(_message.Message):
     CURRENCY_FIELD_NUMBER: _builtins.int
     TOTAL_FIELD_NUMBER: _builtins.int
     LINES_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
+    CREATED_ON_FIELD_NUMBER: _builtins.int
+    EDITION_CHANGED_ON_FIELD_NUMBER: _builtins.int
+    DEACTIVATED_ON_FIELD_NUMBER: _builtins.int
     month: _builtins.str
     issued_on: _builtins.str
     """"YYYY-MM-DD" """
     currency: _builtins.str
     total: _builtins.int
     """minor units"""
+    rule: Global___BillRule.ValueType
+    """decides all four lines"""
+    created_on: _builtins.str
+    """the day the app was created ("YYYY-MM-DD", the deployment's time zone)"""
+    edition_changed_on: _builtins.str
+    """BILL_RULE_EDITION_CHANGED: the day of the month's first edition change"""
+    deactivated_on: _builtins.str
+    """the day of deactivation, when it is before the end of this month; else empty"""
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___BillLine]: ...
     def __init__(
@@ -493,10 +569,14 @@ class Bill(_message.Message):
         currency: _builtins.str = ...,
         total: _builtins.int = ...,
         lines: _abc.Iterable[Global___BillLine] | None = ...,
+        rule: Global___BillRule.ValueType = ...,
+        created_on: _builtins.str = ...,
+        edition_changed_on: _builtins.str = ...,
+        deactivated_on: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency", b"currency", "issued_on", b"issued_on", "lines", b"lines", "month", b"month", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_on", b"created_on", "currency", b"currency", "deactivated_on", b"deactivated_on", "edition_changed_on", b"edition_changed_on", "issued_on", b"issued_on", "lines", b"lines", "month", b"month", "rule", b"rule", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -33,6 +33,22 @@ class PlanServiceStub:
     the app is deactivated, the wrong operation for the edition, `at` going back
     in time, the monthly rule (once a calendar month per item; a revert to the
     month-start value is always allowed but gives no change back).
+
+    Every INVALID_ARGUMENT and FAILED_PRECONDITION also carries a
+    google.rpc.ErrorInfo detail (domain "imlimits.v1"): `reason` names the rule and
+    `metadata` its values, so a caller can word the refusal in its own language
+    (the status message stays English). Reasons and their metadata keys:
+    FIELD_INVALID          field: a malformed field (the message says the rule)
+    UPGRADE_TARGET         field=edition: Upgrade goes to EDITION_PRO or EDITION_ULTIMATE
+    ADD_ON_ON_TRIAL        field: an add-on named for EDITION_TRIAL
+    AV_ADD_ON_PRO_ONLY     field=av_room_unlimited, edition: the AV add-on named for another edition
+    LIMIT_OUT_OF_BOUNDS    field, edition, low, high, value: a limit outside [low, high] for that edition
+    APP_DEACTIVATED        app_id
+    WRONG_OPERATION        edition (the app's), use ("ChangePlan" or "Upgrade")
+    TIME_WENT_BACK         at, last_at (RFC 3339)
+    MONTHLY_CHANGE_USED    item, month, again (the day it may change again), revert_to (when a revert exists)
+    MONTH_IN_FUTURE        month, current
+    Editions in metadata are enum names (EDITION_PRO), months "YYYY-MM", days "YYYY-MM-DD".
     """
 
     def __init__(self, channel):
@@ -96,6 +112,22 @@ class PlanServiceServicer:
     the app is deactivated, the wrong operation for the edition, `at` going back
     in time, the monthly rule (once a calendar month per item; a revert to the
     month-start value is always allowed but gives no change back).
+
+    Every INVALID_ARGUMENT and FAILED_PRECONDITION also carries a
+    google.rpc.ErrorInfo detail (domain "imlimits.v1"): `reason` names the rule and
+    `metadata` its values, so a caller can word the refusal in its own language
+    (the status message stays English). Reasons and their metadata keys:
+    FIELD_INVALID          field: a malformed field (the message says the rule)
+    UPGRADE_TARGET         field=edition: Upgrade goes to EDITION_PRO or EDITION_ULTIMATE
+    ADD_ON_ON_TRIAL        field: an add-on named for EDITION_TRIAL
+    AV_ADD_ON_PRO_ONLY     field=av_room_unlimited, edition: the AV add-on named for another edition
+    LIMIT_OUT_OF_BOUNDS    field, edition, low, high, value: a limit outside [low, high] for that edition
+    APP_DEACTIVATED        app_id
+    WRONG_OPERATION        edition (the app's), use ("ChangePlan" or "Upgrade")
+    TIME_WENT_BACK         at, last_at (RFC 3339)
+    MONTHLY_CHANGE_USED    item, month, again (the day it may change again), revert_to (when a revert exists)
+    MONTH_IN_FUTURE        month, current
+    Editions in metadata are enum names (EDITION_PRO), months "YYYY-MM", days "YYYY-MM-DD".
     """
 
     def CreateApp(self, request, context):
@@ -222,6 +254,22 @@ class PlanService:
     the app is deactivated, the wrong operation for the edition, `at` going back
     in time, the monthly rule (once a calendar month per item; a revert to the
     month-start value is always allowed but gives no change back).
+
+    Every INVALID_ARGUMENT and FAILED_PRECONDITION also carries a
+    google.rpc.ErrorInfo detail (domain "imlimits.v1"): `reason` names the rule and
+    `metadata` its values, so a caller can word the refusal in its own language
+    (the status message stays English). Reasons and their metadata keys:
+    FIELD_INVALID          field: a malformed field (the message says the rule)
+    UPGRADE_TARGET         field=edition: Upgrade goes to EDITION_PRO or EDITION_ULTIMATE
+    ADD_ON_ON_TRIAL        field: an add-on named for EDITION_TRIAL
+    AV_ADD_ON_PRO_ONLY     field=av_room_unlimited, edition: the AV add-on named for another edition
+    LIMIT_OUT_OF_BOUNDS    field, edition, low, high, value: a limit outside [low, high] for that edition
+    APP_DEACTIVATED        app_id
+    WRONG_OPERATION        edition (the app's), use ("ChangePlan" or "Upgrade")
+    TIME_WENT_BACK         at, last_at (RFC 3339)
+    MONTHLY_CHANGE_USED    item, month, again (the day it may change again), revert_to (when a revert exists)
+    MONTH_IN_FUTURE        month, current
+    Editions in metadata are enum names (EDITION_PRO), months "YYYY-MM", days "YYYY-MM-DD".
     """
 
     @staticmethod

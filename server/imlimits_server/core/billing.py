@@ -9,6 +9,7 @@ highest level it held during the month (调整业务版本次月及以后…直�
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -36,6 +37,15 @@ class Prices:
     group_member_limit: LimitPrice
 
 
+class BillRule(enum.Enum):
+    """The rule that decided a month's bill, the same for its four lines; values are the wire names."""
+
+    EDITION_CHANGED = "BILL_RULE_EDITION_CHANGED"  # 调整业务版本当月
+    HIGHEST_LEVEL = "BILL_RULE_HIGHEST_LEVEL"  # 调整业务版本次月及以后
+    NOT_CREATED = "BILL_RULE_NOT_CREATED"
+    DEACTIVATED = "BILL_RULE_DEACTIVATED"
+
+
 @dataclass(frozen=True)
 class BillLine:
     item: Item
@@ -43,6 +53,10 @@ class BillLine:
     charged: bool
     amount: int
     reason: str
+    # The limits: the charged edition's default (included), and the steps charged above it.
+    edition_default: int = 0
+    steps: int = 0
+    step: int = 0
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,10 @@ class Bill:
     issued_on: str
     currency: str
     lines: tuple[BillLine, ...]
+    rule: BillRule
+    created_on: str
+    edition_changed_on: str = ""
+    deactivated_on: str = ""  # when the app was deactivated before the end of the month
 
     @property
     def total(self) -> int:
@@ -58,39 +76,50 @@ class Bill:
 
 
 def bill(state: AppState, month: Month, tz: ZoneInfo, prices: Prices, current: Month) -> Bill:
-    """The bill of `month`; `current` is the month the deployment is in now."""
+    """The bill of `month`; `current` is the month the deployment is in now.
+
+    Each line's `reason` is English text: the month's rule, then the line's own
+    detail after "; ". The rule and the values it names are also fields of the
+    bill, so a caller may word them itself.
+    """
     if month > current:
         raise FailedPrecondition(
             f"month {month} has not begun (it is {current}); bills exist up to the current month",
-            Violation("MONTH_IN_FUTURE", "month", "after the current month"))
+            Violation("MONTH_IN_FUTURE", "month", "after the current month"),
+            {"month": str(month), "current": str(current)})
     issued_on = month.next().first_day().isoformat()
-    return Bill(month, issued_on, prices.currency, tuple(_lines(state, month, tz, prices)))
-
-
-def _lines(state: AppState, month: Month, tz: ZoneInfo, prices: Prices) -> list[BillLine]:
     start, end = month.start(tz), month.next().start(tz)
-    if state.created_at >= end:
-        return _nothing(f"the app was created on {_day(state.created_at, tz)}, after {month}")
+    created_on = _day(state.created_at, tz)
     deactivated = [event.at for event in state.events if event.operation is Operation.DEACTIVATE]
+    deactivated_on = _day(deactivated[0], tz) if deactivated and deactivated[0] < end else ""
+    if state.created_at >= end:
+        return Bill(month, issued_on, prices.currency,
+                    _nothing(f"the app was created on {created_on}, after {month}"), BillRule.NOT_CREATED,
+                    created_on)
     if deactivated and deactivated[0] < start:
-        return _nothing(f"the app was deactivated on {_day(deactivated[0], tz)}: nothing is charged after that month")
+        return Bill(month, issued_on, prices.currency,
+                    _nothing(f"the app was deactivated on {deactivated_on}: nothing is charged after that month"),
+                    BillRule.DEACTIVATED, created_on, deactivated_on=deactivated_on)
     month_start = month_start_plan(state, month, tz)
     in_month = [event for event in state.events if start <= event.at < end]
     edition_changes = [event for event in in_month if event.before.edition != event.after.edition]
     # Every reason opens with the console guide's rule that decided the month, so two bills side
     # by side (an edition change month, a deactivation month) read as the same two rules.
-    ended = (f"; deactivated on {_day(deactivated[0], tz)}, nothing is charged after {month}"
-             if deactivated and deactivated[0] < end else "")
+    ended = f"; deactivated on {deactivated_on}, nothing is charged after {month}" if deactivated_on else ""
     if edition_changes:
         changed_on = _day(edition_changes[0].at, tz)
+        # An app created this month is charged as it started (on TRIAL), not as of a 1st it did not see.
+        charged_as = (f"the configuration the app started with on {created_on}" if state.created_at >= start
+                      else f"the configuration of {month.first_day().isoformat()}")
         why = (f"month of an edition change (调整业务版本当月; edition adjusted on {changed_on}): "
-               f"charged at the configuration of {month.first_day().isoformat()}, "
-               f"what changed from {month.next().first_day().isoformat()}{ended}")
-        return _charge(month_start, prices, why)
+               f"charged at {charged_as}, what changed from {month.next().first_day().isoformat()}{ended}")
+        return Bill(month, issued_on, prices.currency, tuple(_charge(month_start, prices, why)),
+                    BillRule.EDITION_CHANGED, created_on, changed_on, deactivated_on)
     held = [month_start, *(event.after for event in in_month)]
     why = (f"month without an edition change (调整业务版本次月及以后): "
            f"charged at the highest level held in {month}{ended}")
-    return _charge(_highest(held), prices, why)
+    return Bill(month, issued_on, prices.currency, tuple(_charge(_highest(held), prices, why)),
+                BillRule.HIGHEST_LEVEL, created_on, deactivated_on=deactivated_on)
 
 
 def _highest(held: list[Plan]) -> Plan:
@@ -123,14 +152,16 @@ def _charge(plan: Plan, prices: Prices, why: str) -> list[BillLine]:
 def _limit_line(item: Item, level: int, default: int, edition: Edition, price: LimitPrice, why: str) -> BillLine:
     above = level - default
     if above <= 0:
-        return BillLine(item, str(level), False, 0, f"{why}; not above the {edition.value} default {default}")
+        return BillLine(item, str(level), False, 0, f"{why}; not above the {edition.value} default {default}",
+                        default)
     steps = -(-above // price.step)
     return BillLine(item, str(level), True, steps * price.per_step,
-                    f"{why}; {above} above the {edition.value} default {default}: {steps} step(s) of {price.step}")
+                    f"{why}; {above} above the {edition.value} default {default}: {steps} step(s) of {price.step}",
+                    default, steps, price.step)
 
 
-def _nothing(reason: str) -> list[BillLine]:
-    return [BillLine(item, "", False, 0, reason) for item in ITEMS]
+def _nothing(reason: str) -> tuple[BillLine, ...]:
+    return tuple(BillLine(item, "", False, 0, reason) for item in ITEMS)
 
 
 def _day(at: datetime, tz: ZoneInfo) -> str:

@@ -47,6 +47,9 @@ class CheckResult:
     denied_users: tuple[str, ...] = ()
     hold_id: str = ""  # an admitted held check's hold (docs/holds.md)
     hold_opened: bool = False  # this call opened the hold (not a retry that found it)
+    # 10038 and 10014: the newcomers that would have joined `current` members. 0 with 10038 means the
+    # limit was compared with the group's own max_members at creation (`current`), not with members.
+    newcomers: int = 0
 
     @property
     def allowed(self) -> bool:
@@ -62,29 +65,38 @@ class CheckResult:
             case ImCode.GROUP_NOT_FOUND:
                 return "the group does not exist or was destroyed"
             case ImCode.GROUP_FULL:
-                return (f"the group's own max_members ({self.limit}) would be exceeded: "
-                        f"it has {_members(self.current)}")
+                return f"the group's own max_members ({self.limit}) would be exceeded: {self._members('it')}"
             case ImCode.GROUP_ID_IN_USE:
                 return "the group id is already in use"
             case ImCode.GROUP_ID_OWNED_BY_CALLER:
                 return "the group id is in use by a group this owner created; a retry may treat it as success"
             case ImCode.AV_ROOM_LIMIT:
-                return f"av_rooms limit {self.limit} reached ({self.current} AVChatRooms exist)"
+                over = ", more than the limit: rooms opened under a higher limit stay" \
+                    if self.current > self.limit else ""
+                return f"av_rooms limit {self.limit} reached ({self.current} AVChatRooms exist{over})"
             case ImCode.USER_GROUP_LIMIT:
                 first, *others = self.denied_users or ("a user",)
                 also = f" (also refused: {', '.join(others)})" if others else ""
                 return (f"user_group_limit ({self.limit}) would be exceeded: "
                         f"{first} is already in {self.current} groups{also}")
             case ImCode.GROUP_MEMBER_LIMIT:
-                if self.current > self.limit:  # a max_members above the plan's limit is what was compared
+                if self.newcomers == 0:  # CreateGroup compared the group's own cap with the plan's
                     return (f"the group's own max_members ({self.current}) is above "
                             f"the plan's member limit ({self.limit})")
-                return (f"the plan's member limit ({self.limit}) would be exceeded: "
-                        f"the group has {_members(self.current)}")
+                return f"the plan's member limit ({self.limit}) would be exceeded: {self._members('the group')}"
             case ImCode.NOT_ULTIMATE:
                 return "Community groups need EDITION_ULTIMATE"
             case ImCode.APP_DISABLED:
                 return "the app is deactivated (停用)"
+
+    def _members(self, group: str) -> str:
+        """The members a 10038 or 10014 compared with the limit, and who would have joined them."""
+        text = f"{group} has {_members(self.current)}"
+        if self.newcomers:
+            text += f" and {self.newcomers} would join"
+        if self.current > self.limit:  # grandfathered: imported, or admitted under a higher limit
+            text += " (already more than the limit: members admitted before stay)"
+        return text
 
 
 def _members(count: int) -> str:
@@ -139,6 +151,11 @@ class UsageResult:
     group_members: int | None
     held: Held = Held()
     held_group_members: int | None = None
+    # With a group asked for: its type, its own cap (0 follows the plan), and the member limit its joins
+    # meet now, the lower of that cap and the plan's limit for the type (None: no limit, an AVChatRoom).
+    group_type: GroupType | None = None
+    group_max_members: int = 0
+    group_members_limit: int | None = None
 
 
 @dataclass(frozen=True)

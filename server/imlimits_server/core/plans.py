@@ -123,12 +123,13 @@ def create_app(app_id: int, at: datetime, request_id: str = "") -> AppState:
 def upgrade(state: AppState, request: PlanRequest, at: datetime, tz: ZoneInfo, request_id: str = "") -> AppState:
     """Upgrade from TRIAL (the console's 【IM】 edition) to PRO or ULTIMATE."""
     if request.edition not in UPGRADE_TARGETS:
-        raise InvalidArgument("edition", "Upgrade goes to EDITION_PRO or EDITION_ULTIMATE")
+        raise InvalidArgument("edition", "Upgrade goes to EDITION_PRO or EDITION_ULTIMATE", "UPGRADE_TARGET")
     _require_active(state)
     if state.plan.edition is not Edition.TRIAL:
         raise FailedPrecondition(
             f"Upgrade is only from EDITION_TRIAL and the app is on {state.plan.edition.value}: use ChangePlan",
             Violation("WRONG_OPERATION", "edition", "use ChangePlan"),
+            {"edition": state.plan.edition.value, "use": "ChangePlan"},
         )
     return _apply(state, request, at, tz, Operation.UPGRADE, request_id)
 
@@ -140,6 +141,7 @@ def change_plan(state: AppState, request: PlanRequest, at: datetime, tz: ZoneInf
         raise FailedPrecondition(
             "ChangePlan needs EDITION_PRO or EDITION_ULTIMATE and the app is on EDITION_TRIAL: use Upgrade",
             Violation("WRONG_OPERATION", "edition", "use Upgrade"),
+            {"edition": Edition.TRIAL.value, "use": "Upgrade"},
         )
     return _apply(state, request, at, tz, Operation.CHANGE_PLAN, request_id)
 
@@ -246,9 +248,13 @@ def _check_monthly_rule(state: AppState, event: PlanEvent, tz: ZoneInfo) -> None
         again = month.next().first_day().isoformat()
         # Suggest the revert only where there is one to make: an app already back at its
         # month-start value (e.g. on TRIAL again after a revert) has nothing to revert.
-        revert = "" if state.plan.value(item) == baseline else f" (a revert to {format_value(baseline)} is allowed)"
+        can_revert = state.plan.value(item) != baseline
+        revert = f" (a revert to {format_value(baseline)} is allowed)" if can_revert else ""
         description = f"{item.value} was already changed in {month}; it may change again on {again}{revert}"
-        raise FailedPrecondition(description, Violation("MONTHLY_CHANGE_USED", item.value, description))
+        params = {"item": item.value, "month": str(month), "again": again}
+        if can_revert:
+            params["revert_to"] = format_value(baseline)
+        raise FailedPrecondition(description, Violation("MONTHLY_CHANGE_USED", item.value, description), params)
 
 
 def _check_bounds(request: PlanRequest, edition: Edition) -> None:
@@ -257,11 +263,13 @@ def _check_bounds(request: PlanRequest, edition: Edition) -> None:
     if edition is Edition.TRIAL:
         for item in named:
             if item is not Item.EDITION:
-                raise InvalidArgument(item.value, "add-ons are settable only on EDITION_PRO or EDITION_ULTIMATE")
+                raise InvalidArgument(item.value, "add-ons are settable only on EDITION_PRO or EDITION_ULTIMATE",
+                                      "ADD_ON_ON_TRIAL")
         return
     if Item.AV_ROOM_UNLIMITED in named and edition is not Edition.PRO:
         raise InvalidArgument(
-            "av_room_unlimited", f"not applicable to {edition.value}: the add-on exists only on EDITION_PRO")
+            "av_room_unlimited", f"not applicable to {edition.value}: the add-on exists only on EDITION_PRO",
+            "AV_ADD_ON_PRO_ONLY", {"edition": edition.value})
     defaults = DEFAULTS[edition]
     bounds = {
         Item.USER_GROUP_LIMIT: (defaults.user_group_limit, USER_GROUP_LIMIT_MAX),
@@ -272,7 +280,9 @@ def _check_bounds(request: PlanRequest, edition: Edition) -> None:
         value = limits[item]
         if value is not None and not low <= value <= high:
             raise InvalidArgument(
-                item.value, f"must be from {low} (the {edition.value} default) to {high}, got {value}")
+                item.value, f"must be from {low} (the {edition.value} default) to {high}, got {value}",
+                "LIMIT_OUT_OF_BOUNDS", {"edition": edition.value, "low": str(low), "high": str(high),
+                                        "value": str(value)})
 
 
 def _require_active(state: AppState) -> None:
@@ -280,6 +290,7 @@ def _require_active(state: AppState) -> None:
         raise FailedPrecondition(
             f"app {state.app_id} is deactivated: 停用 cannot be undone",
             Violation("APP_DEACTIVATED", str(state.app_id), "the app is deactivated"),
+            {"app_id": str(state.app_id)},
         )
 
 
@@ -289,4 +300,5 @@ def _require_not_before_last_change(state: AppState, at: datetime) -> None:
             f"at: {at.isoformat()} is before the app's last change at {state.last_at.isoformat()}; "
             "changes to one app must not go back in time",
             Violation("TIME_WENT_BACK", "at", "before the app's last change"),
+            {"at": at.isoformat(), "last_at": state.last_at.isoformat()},
         )

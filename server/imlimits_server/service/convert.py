@@ -135,7 +135,12 @@ def bill(value: Bill) -> plan_pb2.Bill:
         currency=value.currency,
         total=value.total,
         lines=[plan_pb2.BillLine(item=line.item.value, level=line.level, charged=line.charged, amount=line.amount,
-                                 reason=line.reason) for line in value.lines],
+                                 reason=line.reason, edition_default=line.edition_default, steps=line.steps,
+                                 step=line.step) for line in value.lines],
+        rule=plan_pb2.BillRule.Value(value.rule.value),
+        created_on=value.created_on,
+        edition_changed_on=value.edition_changed_on,
+        deactivated_on=value.deactivated_on,
     )
 
 
@@ -147,7 +152,10 @@ def _held(value: Held) -> dict[str, int]:
 def usage(value: UsageResult) -> limit_pb2.Usage:
     return limit_pb2.Usage(av_rooms=value.av_rooms, groups=value.groups, limits=limits(value.limits),
                            user_groups=value.user_groups, group_members=value.group_members,
-                           held_group_members=value.held_group_members, **_held(value.held))
+                           held_group_members=value.held_group_members, **_held(value.held),
+                           group_members_limit=value.group_members_limit, group_max_members=value.group_max_members,
+                           group_type=group_type_number(value.group_type) if value.group_type
+                           else limit_pb2.GROUP_TYPE_UNSPECIFIED)
 
 
 def verification(value: Verification) -> limit_pb2.VerifyUsageResponse:

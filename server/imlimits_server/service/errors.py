@@ -50,16 +50,27 @@ class Contention(Exception):
     """Concurrent plan changes of one app kept this one from committing until its deadline; the caller may retry."""
 
 
+# google.rpc.ErrorInfo.domain of every refusal's reason (plan.proto lists the reasons).
+ERROR_DOMAIN = "imlimits.v1"
+
+
 def _status(error: PlanError) -> status_pb2.Status:
+    """PreconditionFailure first (callers read details[0]), then the ErrorInfo that words can be made from."""
     _, number = _CODES[type(error)]
     status = status_pb2.Status(code=number, message=error.message)
     if isinstance(error, FailedPrecondition) and error.violation is not None:
         failure = error_details_pb2.PreconditionFailure(violations=[error_details_pb2.PreconditionFailure.Violation(
             type=error.violation.type, subject=error.violation.subject, description=error.violation.description)])
-        detail = any_pb2.Any()
-        detail.Pack(failure)
-        status.details.append(detail)
+        _attach(status, failure)
+    if error.reason:
+        _attach(status, error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.params))
     return status
+
+
+def _attach(status: status_pb2.Status, detail: Any) -> None:
+    packed = any_pb2.Any()
+    packed.Pack(detail)
+    status.details.append(packed)
 
 
 def check_status(error: Exception) -> status_pb2.Status:

@@ -122,7 +122,8 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
     async def ListPlanChanges(self, request: plan_pb2.ListPlanChangesRequest,
                               context: grpc.aio.ServicerContext) -> plan_pb2.ListPlanChangesResponse:
         state = await self._load(validation.app_id(request.app_id))
-        return plan_pb2.ListPlanChangesResponse(changes=[convert.plan_change(c) for c in plans.plan_changes(state)])
+        return plan_pb2.ListPlanChangesResponse(changes=[convert.plan_change(c) for c in plans.plan_changes(state)],
+                                                time_zone=self._tz.key)
 
     @grpc_errors
     async def GetBill(self, request: plan_pb2.GetBillRequest, context: grpc.aio.ServicerContext) -> plan_pb2.Bill:
@@ -164,7 +165,7 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
         app_id = validation.app_id(request.app_id)
         target = convert.edition("edition", request.edition)
         if target not in plans.UPGRADE_TARGETS:
-            raise InvalidArgument("edition", "Upgrade goes to EDITION_PRO or EDITION_ULTIMATE")
+            raise InvalidArgument("edition", "Upgrade goes to EDITION_PRO or EDITION_ULTIMATE", "UPGRADE_TARGET")
         change = self._plan_request(request, target)
         return app_id, lambda state, at: plans.upgrade(_existing(app_id, state), change, at, self._tz,
                                                        request.request_id)

@@ -22,6 +22,7 @@ from imlimits_server.core.checks import (
     CreateGroup,
     DestroyGroup,
     Drift,
+    GroupType,
     Held,
     HoldResult,
     ImCode,
@@ -70,8 +71,8 @@ _HELD_BEFORE = -6
 
 # Scripts with common.lua prepended (they share its refusal and hold helpers), and scripts without.
 _CHECK_SCRIPTS = ("create_group", "join_group", "leave_group", "destroy_group", "confirm_hold", "cancel_hold",
-                  "release_batch", "release_queue_due", "import_groups", "replace_members", "over_limit")
-_PLAIN_SCRIPTS = ("usage", "load_app", "commit_app", "recount_user", "recount_groups", "release_queue_add",
+                  "release_batch", "release_queue_due", "import_groups", "replace_members", "over_limit", "usage")
+_PLAIN_SCRIPTS = ("load_app", "commit_app", "recount_user", "recount_groups", "release_queue_add",
                   "release_queue_done", "release_queue_later", "export_groups")
 # The checks batch.lua decides in one call, by the body of their own script.
 _BATCHED_SCRIPTS = {"create_group": "c", "join_group": "j", "leave_group": "l", "confirm_hold": "h",
@@ -219,6 +220,8 @@ def _check_result(app_id: int, reply: list[Any]) -> CheckResult:
                                             "repeat its request exactly, a new check needs a new request_id")
     limit = int(reply[1]) if len(reply) > 1 else 0
     current = int(reply[2]) if len(reply) > 2 else 0
+    if code in (ImCode.GROUP_MEMBER_LIMIT, ImCode.GROUP_FULL):  # then the newcomers' count, if any
+        return CheckResult(ImCode(code), limit, current, newcomers=int(reply[3]) if len(reply) > 3 else 0)
     return CheckResult(ImCode(code), limit, current, tuple(reply[3:]))
 
 
@@ -525,7 +528,7 @@ class RedisStore:
             "usage",
             [keys.limits, keys.counts, keys.user_counts, keys.group(group), keys.members(group), keys.hold_expiries,
              keys.held_members(group)],
-            [user or "", _flag(group_id is not None)],
+            [user or "", _flag(group_id is not None), COMMUNITY_MEMBER_LIMIT],
         )
         if not reply[0]:
             raise app_not_found(app_id)
@@ -534,11 +537,15 @@ class RedisStore:
             raise NotFound(f"group {group_id!r} of app {app_id} not found")
         limits = Limits(int(user_groups), int(group_members), None if av_rooms < 0 else int(av_rooms),
                         bool(community))
-        holds, held_groups, held_rooms, held_memberships, held_group_members = (int(n) for n in reply[11:16])
+        found = group_id is not None
+        holds, held_groups, held_rooms, held_memberships, held_group_members = (int(n) for n in reply[14:19])
         return UsageResult(limits, int(rooms), int(groups), int(reply[8]) if user is not None else None,
-                           int(reply[10]) if group_id is not None else None,
+                           int(reply[10]) if found else None,
                            Held(holds, held_groups, held_rooms, held_memberships),
-                           held_group_members if group_id is not None else None)
+                           held_group_members if found else None,
+                           group_type=GroupType(reply[11]) if found else None,
+                           group_max_members=int(reply[12]) if found else 0,
+                           group_members_limit=int(reply[13]) if found and reply[13] >= 0 else None)
 
     # Reconciliation
 

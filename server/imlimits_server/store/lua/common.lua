@@ -11,12 +11,13 @@ end
 
 -- The first refusal of 10038, 10014, 10037 for `newcomers` joining a group
 -- of `count` members, or nil. Existing members are never re-checked, so what
--- was admitted under a higher limit stays (grandfathering).
+-- was admitted under a higher limit stays (grandfathering). 10038 and 10014
+-- end with the number of newcomers, for the refusal's text.
 local function refuse_newcomers(plan_limit, max_members, count, newcomers, user_limit, user_counts_key)
   local n = #newcomers
   if n == 0 then return nil end
-  if plan_limit >= 0 and count + n > plan_limit then return {10038, plan_limit, count} end
-  if max_members > 0 and count + n > max_members then return {10014, max_members, count} end
+  if plan_limit >= 0 and count + n > plan_limit then return {10038, plan_limit, count, n} end
+  if max_members > 0 and count + n > max_members then return {10014, max_members, count, n} end
   local counts = redis.call('HMGET', user_counts_key, unpack(newcomers))
   local refusal = nil
   for i, user in ipairs(newcomers) do
