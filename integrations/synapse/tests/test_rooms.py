@@ -1,0 +1,156 @@
+"""Rooms, joins and departures through the Matrix client-server API, counted by a real imlimits server."""
+
+from __future__ import annotations
+
+from conftest import Site, eventually
+from homeserver import Matrix, quote
+from imlimits_client import GroupType, NotFound
+from imlimits_synapse.ids import group_key, user_key
+
+
+def members(site: Site, room_id: str) -> int | None:
+    return site.client.check.usage(site.app_id, group_id=group_key(room_id)).group_members
+
+
+def rooms_of(site: Site, user: Matrix) -> int | None:
+    return site.client.check.usage(site.app_id, user=user_key(user.user_id)).user_groups
+
+
+def group_type(site: Site, room_id: str) -> GroupType:
+    for record in site.client.admin.export_groups(site.app_id):
+        if record.group_id == group_key(room_id):
+            return record.type
+    raise AssertionError(f"{room_id} is not a group of app {site.app_id}")
+
+
+def fill(site: Site, room_id: str, count: int) -> list[Matrix]:
+    joined = site.users(count, "member")
+    for user in joined:
+        user.join(room_id).expect(200)
+    return joined
+
+
+def test_a_room_is_a_group_owned_by_its_creator(deny: Site) -> None:
+    alice = deny.user("alice")
+    room_id = alice.create_room(name="team").expect(200)["room_id"]
+    assert members(deny, room_id) == 1
+    assert rooms_of(deny, alice) == 1
+    assert group_type(deny, room_id) is GroupType.WORK
+    public = alice.create_room(preset="public_chat").expect(200)["room_id"]
+    assert group_type(deny, public) is GroupType.PUBLIC
+    listed = alice.create_room(visibility="public").expect(200)["room_id"]  # the preset follows the visibility
+    assert group_type(deny, listed) is GroupType.PUBLIC
+    assert rooms_of(deny, alice) == 3
+
+
+def test_joins_count_and_the_21st_member_of_a_trial_room_is_refused(deny: Site) -> None:
+    owner = deny.user("owner")
+    room_id = owner.create_room(preset="public_chat").expect(200)["room_id"]
+    fill(deny, room_id, 19)
+    assert members(deny, room_id) == 20
+    late = deny.user("late")
+    refused = late.join(room_id)
+    assert refused.status == 403
+    body = refused.json()
+    assert body["errcode"] == "M_RESOURCE_LIMIT_EXCEEDED"
+    assert body["limit_type"] == "group_member_limit"
+    assert body["im_code"] == 10038
+    assert body["admin_contact"] == "mailto:ops@example.com"
+    assert "20" in body["error"] and "group_member_limit" in body["error"]
+    assert late.user_id not in owner.joined_members(room_id)
+    assert members(deny, room_id) == 20
+    assert rooms_of(deny, late) == 0
+
+
+def test_a_profile_change_is_not_a_join(deny: Site) -> None:
+    owner = deny.user("owner")
+    room_id = owner.create_room(preset="public_chat").expect(200)["room_id"]
+    fill(deny, room_id, 19)
+    # Synapse sends a join over the join into every room: a full room must not refuse it.
+    owner.call("PUT", f"/_matrix/client/v3/profile/{quote(owner.user_id)}/displayname",
+               {"displayname": "The Owner"}).expect(200)
+    assert members(deny, room_id) == 20
+
+
+def test_leave_kick_and_ban_release_the_membership(deny: Site) -> None:
+    owner = deny.user("owner")
+    room_id = owner.create_room(preset="public_chat").expect(200)["room_id"]
+    leaver, kicked, banned = fill(deny, room_id, 3)
+    assert members(deny, room_id) == 4
+    leaver.leave(room_id).expect(200)
+    owner.kick(room_id, kicked.user_id).expect(200)
+    owner.ban(room_id, banned.user_id).expect(200)
+    eventually(lambda: members(deny, room_id) == 1, 10, "three releases")
+    for user in (leaver, kicked, banned):
+        assert rooms_of(deny, user) == 0
+    kicked.join(room_id).expect(200)  # a kicked user may come back, and counts again
+    assert members(deny, room_id) == 2
+    assert banned.join(room_id).status == 403  # Synapse refuses the banned
+    eventually(lambda: members(deny, room_id) == 2, 10, "the banned user's refused join released")
+
+
+def test_a_quick_rejoin_is_counted_once(deny: Site) -> None:
+    owner = deny.user("owner")
+    room_id = owner.create_room(preset="public_chat").expect(200)["room_id"]
+    [user] = fill(deny, room_id, 1)
+    for _ in range(5):
+        user.leave(room_id).expect(200)
+        user.join(room_id).expect(200)
+    eventually(lambda: members(deny, room_id) == 2 and rooms_of(deny, user) == 1, 10, "one membership")
+    user.leave(room_id).expect(200)
+    eventually(lambda: members(deny, room_id) == 1 and rooms_of(deny, user) == 0, 10, "released")
+
+
+def test_a_direct_chat_is_not_counted(deny: Site) -> None:
+    alice, bob = deny.users(2, "dm")
+    room_id = alice.create_room(is_direct=True, preset="trusted_private_chat", invite=[bob.user_id])
+    room_id = room_id.expect(200)["room_id"]
+    bob.join(room_id).expect(200)
+    try:
+        members(deny, room_id)
+        raise AssertionError("a direct chat became a group")
+    except NotFound:
+        pass
+    assert rooms_of(deny, alice) == 0 and rooms_of(deny, bob) == 0
+
+
+def test_a_space_needs_ultimate(deny: Site, allow: Site) -> None:
+    refused = deny.user("spacer").create_room(creation_content={"type": "m.space"})
+    assert refused.status == 403
+    assert refused.json()["limit_type"] == "community_groups"
+    assert refused.json()["im_code"] == 10059
+    space = allow.user("spacer").create_room(creation_content={"type": "m.space"}).expect(200)["room_id"]
+    assert group_type(allow, space) is GroupType.COMMUNITY
+
+
+def test_server_admins_are_counted_and_limited(deny: Site) -> None:
+    owner = deny.user("owner")
+    room_id = owner.create_room(preset="public_chat").expect(200)["room_id"]
+    fill(deny, room_id, 19)
+    admin = deny.user("admin", admin=True)
+    refused = admin.join(room_id)
+    assert refused.status == 403 and refused.json()["limit_type"] == "group_member_limit"
+    # The admin join API is a join like any other.
+    joiner = deny.user("joiner")
+    through_api = admin.call("POST", f"/_synapse/admin/v1/join/{quote(room_id)}", {"user_id": joiner.user_id})
+    assert through_api.status == 403 and through_api.json()["limit_type"] == "group_member_limit"
+    own = admin.create_room().expect(200)["room_id"]
+    assert members(deny, own) == 1 and rooms_of(deny, admin) == 1
+
+
+def test_admin_delete_destroys_the_group(deny: Site) -> None:
+    owner = deny.user("owner")
+    room_id = owner.create_room(preset="public_chat").expect(200)["room_id"]
+    [member] = fill(deny, room_id, 1)
+    admin = deny.user("admin", admin=True)
+    admin.call("DELETE", f"/_synapse/admin/v2/rooms/{quote(room_id)}", {"purge": True}).expect(200)
+
+    def destroyed() -> bool:
+        try:
+            members(deny, room_id)
+        except NotFound:
+            return True
+        return False
+
+    eventually(destroyed, 10, "the group destroyed")
+    eventually(lambda: rooms_of(deny, owner) == 0 and rooms_of(deny, member) == 0, 10, "memberships released")
