@@ -11,7 +11,6 @@ from pathlib import Path
 from imlimits_client import Client, GroupRecord, ImlimitsError
 from imlimits_client.display import table
 from imlimits_client.transport import is_local, system_credentials
-
 from imlimits_synapse import importer
 from imlimits_synapse.ids import group_key, user_key
 

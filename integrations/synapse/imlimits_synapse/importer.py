@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from imlimits_client import GroupRecord
-
 from imlimits_synapse.ids import group_key, user_key
 from imlimits_synapse.translate import RoomKind, kind_of
 

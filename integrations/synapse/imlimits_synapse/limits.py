@@ -19,16 +19,16 @@ smaller pool of their own, and may wait there.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import grpc
-from imlimits_client import CheckResult, Client, GroupType, Released, Unavailable, Usage, checks
-from imlimits_client.policy import unavailable_answer
-from imlimits_client.transport import is_local, system_credentials
 from synapse.module_api import ModuleApi
 from twisted.internet import reactor
 from twisted.python.threadpool import ThreadPool
 
+from imlimits_client import CheckResult, Client, GroupType, Released, Unavailable, Usage, checks
+from imlimits_client.policy import unavailable_answer
+from imlimits_client.transport import is_local, system_credentials
 from imlimits_synapse.config import ModuleConfig
 
 # Each check is bounded by this deadline, retries included. A createRoom makes two checks (SPEC section 7's
@@ -101,5 +101,8 @@ class Limits:
 def _pool(name: str, threads: int) -> ThreadPool:
     pool = ThreadPool(minthreads=0, maxthreads=threads, name=name)
     pool.start()
-    reactor.addSystemEventTrigger("during", "shutdown", pool.stop)  # type: ignore[attr-defined]
+    # Typed Any: Twisted's reactor interfaces are zope interfaces, whose methods mypy reads right only with the
+    # mypy-zope plugin.
+    running: Any = reactor
+    running.addSystemEventTrigger("during", "shutdown", pool.stop)
     return pool

@@ -16,10 +16,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, LiteralString
 
-from imlimits_client import CheckResult, ImCode, ImlimitsError, NotFound, Unavailable
 from synapse.module_api import EventBase, ModuleApi, Requester, StateMap
 from synapse.module_api.errors import ConfigError, SynapseError
+from twisted.internet import reactor
 
+from imlimits_client import CheckResult, ImCode, ImlimitsError, NotFound, Unavailable
 from imlimits_synapse import refusals, translate
 from imlimits_synapse.config import ConfigProblem, ModuleConfig, parse
 from imlimits_synapse.ids import group_key, user_key
@@ -72,6 +73,8 @@ class LimitsModule:
             on_create_room=self.on_create_room, check_event_allowed=self.check_event_allowed,
             on_new_event=self.on_new_event, check_can_shutdown_room=self.check_can_shutdown_room)
         api.run_as_background_process("imlimits_probe_app", self._probe_app)
+        logger.info("imlimits: app %d at %s, hold_seconds %d, on_unavailable %s, on %s", config.app_id,
+                    config.target, config.hold_seconds, config.on_unavailable, type(reactor).__name__)
 
     @staticmethod
     def parse_config(raw: dict[str, Any]) -> ModuleConfig:

@@ -37,13 +37,14 @@ _RATE_LIMITS = ["rc_message", "rc_registration", "rc_admin_redaction", "rc_joins
                 "rc_room_creation", "rc_profile", "rc_presence"]
 
 
-def homeserver_config(data_dir: Path, module_config: Mapping[str, Any] | None, port: int = 0) -> dict[str, Any]:
+def homeserver_config(data_dir: Path, module_config: Mapping[str, Any] | None, port: int = 0,
+                      host: str = "127.0.0.1", open_registration: bool = False) -> dict[str, Any]:
     """homeserver.yaml as a dict (JSON is YAML): loopback only, federation effectively off, fast password hashing."""
     config: dict[str, Any] = {
         "server_name": SERVER_NAME,
-        "public_baseurl": f"http://127.0.0.1:{port or 8008}/",
+        "public_baseurl": f"http://{host}:{port or 8008}/",
         "pid_file": str(data_dir / "homeserver.pid"),
-        "listeners": [{"port": port, "bind_addresses": ["127.0.0.1"], "type": "http", "tls": False,
+        "listeners": [{"port": port, "bind_addresses": [host], "type": "http", "tls": False,
                        "x_forwarded": False, "resources": [{"names": ["client"], "compress": False}]}],
         "database": {"name": "sqlite3", "args": {"database": str(data_dir / "homeserver.db")}},
         "media_store_path": str(data_dir / "media"),
@@ -65,6 +66,9 @@ def homeserver_config(data_dir: Path, module_config: Mapping[str, Any] | None, p
         "rc_invites": {"per_room": _UNLIMITED, "per_user": _UNLIMITED, "per_issuer": _UNLIMITED},
         **{name: _UNLIMITED for name in _RATE_LIMITS},
     }
+    if open_registration:
+        # Only for `make run-synapse` on loopback: anyone who can reach it may make an account.
+        config |= {"enable_registration": True, "enable_registration_without_verification": True}
     if module_config is not None:
         config["modules"] = [{"module": "imlimits_synapse.LimitsModule", "config": dict(module_config)}]
     return config
@@ -81,9 +85,10 @@ _LOG_CONFIG = {
 }
 
 
-def write_config(data_dir: Path, module_config: Mapping[str, Any] | None, port: int = 0) -> dict[str, Any]:
+def write_config(data_dir: Path, module_config: Mapping[str, Any] | None, port: int = 0, host: str = "127.0.0.1",
+                 open_registration: bool = False) -> dict[str, Any]:
     data_dir.mkdir(parents=True, exist_ok=True)
-    config = homeserver_config(data_dir, module_config, port)
+    config = homeserver_config(data_dir, module_config, port, host, open_registration)
     (data_dir / "homeserver.yaml").write_text(json.dumps(config, indent=2))
     (data_dir / "log.yaml").write_text(json.dumps(_LOG_CONFIG))
     key = data_dir / "signing.key"
@@ -226,5 +231,38 @@ def quote(text: str) -> str:
     return urllib.parse.quote(text, safe="")
 
 
+def main(argv: list[str] | None = None) -> int:
+    """`make run-synapse`: a homeserver with the module, in front of the imlimits server of `make run`."""
+    import argparse
+
+    from imlimits_client import AlreadyExists, Client, Unavailable
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--listen", default="127.0.0.1:8008")
+    parser.add_argument("--target", default="127.0.0.1:50051")
+    parser.add_argument("--app-id", type=int, default=1400000001)
+    args = parser.parse_args(argv)
+    host, _, port = args.listen.rpartition(":")
+    with Client(args.target, admin_timeout=3) as client:
+        try:
+            client.admin.create_app(args.app_id)
+            print(f"created app {args.app_id} in imlimits at {args.target} (TRIAL: 20 members per room)")
+        except AlreadyExists:
+            print(f"app {args.app_id} exists in imlimits at {args.target}")
+        except Unavailable:
+            print(f"imlimits does not answer at {args.target}: start it first (`make run` in another shell)")
+            return 1
+    data_dir = args.data_dir.resolve()
+    write_config(data_dir, {"target": args.target, "app_id": args.app_id, "hold_seconds": 30,
+                            "on_unavailable": "deny", "admin_contact": "mailto:ops@example.com"},
+                 int(port), host, open_registration=True)
+    print(f"Synapse with the imlimits module on http://{args.listen}/ (server name {SERVER_NAME}); "
+          f"its data in {data_dir}. The walk-through: docs/synapse.md, 'Watch a room fill up'.", flush=True)
+    command = [str(SYNAPSE_PYTHON), "-m", "synapse.app.homeserver", "-c", str(data_dir / "homeserver.yaml")]
+    os.chdir(data_dir)
+    os.execv(command[0], command)
+
+
 if __name__ == "__main__":
-    sys.exit("use `make run-synapse`")
+    sys.exit(main())

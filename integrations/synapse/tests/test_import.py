@@ -5,14 +5,11 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from conftest import Site
-from homeserver import SYNAPSE_PYTHON
-from test_outages import imlimits_down
-from test_rooms import group_type, members, rooms_of
-
 from harness import temp_dir
+from homeserver import SYNAPSE_PYTHON
 from imlimits_client import GroupType
 from imlimits_synapse.ids import group_key, user_key
+from sites import Site, group_type, imlimits_down, members, rooms_of
 
 
 def run_import(site: Site, admin_token: str) -> str:

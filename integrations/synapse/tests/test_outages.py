@@ -2,31 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from conftest import HOLD_SECONDS, Site, eventually
 from homeserver import Answer, Matrix
-from test_rooms import members, rooms_of
+from sites import HOLD_SECONDS, Site, eventually, imlimits_down, members, rooms_of
 
 # SPEC section 7: under either policy the client has its answer within 2 seconds.
 ANSWER_WITHIN = 2.0
-
-
-@contextmanager
-def imlimits_down(site: Site, how: str) -> Iterator[None]:
-    """imlimits stopped (connections refused) or paused (connections accepted, nothing answered)."""
-    if how == "stopped":
-        site.limits.stop()
-    else:
-        site.limits.pause()
-    try:
-        yield
-    finally:
-        if how == "stopped":
-            site.limits.start()
-        else:
-            site.limits.resume()
 
 
 def answered_in_time(answer: Answer) -> Answer:
@@ -72,6 +52,8 @@ def test_allow_admits_uncounted_within_2s_while_imlimits_is_stopped_or_hung(allo
         assert joiner.user_id in owner.joined_members(room_id)
         # Admitted, not counted. A hung imlimits still runs the checks it had queued once it wakes up: they were
         # held and are never confirmed, so they expire.
-        eventually(lambda: rooms_of(allow, joiner) == 0 and rooms_of(allow, creator) == 0, HOLD_SECONDS + 2,
-                   f"nothing counted ({how})")
+        def uncounted(joiner: Matrix = joiner, creator: Matrix = creator) -> bool:
+            return rooms_of(allow, joiner) == 0 and rooms_of(allow, creator) == 0
+
+        eventually(uncounted, HOLD_SECONDS + 2, f"nothing counted ({how})")
     assert members(allow, room_id) == 1

@@ -2,32 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import Site, eventually
-from homeserver import Matrix, quote
+from homeserver import quote
 from imlimits_client import GroupType, NotFound
-from imlimits_synapse.ids import group_key, user_key
-
-
-def members(site: Site, room_id: str) -> int | None:
-    return site.client.check.usage(site.app_id, group_id=group_key(room_id)).group_members
-
-
-def rooms_of(site: Site, user: Matrix) -> int | None:
-    return site.client.check.usage(site.app_id, user=user_key(user.user_id)).user_groups
-
-
-def group_type(site: Site, room_id: str) -> GroupType:
-    for record in site.client.admin.export_groups(site.app_id):
-        if record.group_id == group_key(room_id):
-            return record.type
-    raise AssertionError(f"{room_id} is not a group of app {site.app_id}")
-
-
-def fill(site: Site, room_id: str, count: int) -> list[Matrix]:
-    joined = site.users(count, "member")
-    for user in joined:
-        user.join(room_id).expect(200)
-    return joined
+from sites import Site, eventually, fill, group_type, members, rooms_of
 
 
 def test_a_room_is_a_group_owned_by_its_creator(deny: Site) -> None:
