@@ -131,3 +131,12 @@ def test_admin_delete_destroys_the_group(deny: Site) -> None:
 
     eventually(destroyed, 10, "the group destroyed")
     eventually(lambda: rooms_of(deny, owner) == 0 and rooms_of(deny, member) == 0, 10, "memberships released")
+
+
+def test_an_upgraded_room_is_a_new_group_of_the_same_kind(deny: Site) -> None:
+    owner = deny.user("owner")
+    old = owner.create_room(preset="public_chat", room_version="11").expect(200)["room_id"]
+    new = owner.call("POST", f"/_matrix/client/v3/rooms/{quote(old)}/upgrade", {"new_version": "12"})
+    new_id = new.expect(200)["replacement_room"]
+    assert group_type(deny, new_id) is GroupType.PUBLIC
+    assert members(deny, new_id) == 1 and rooms_of(deny, owner) == 2
