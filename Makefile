@@ -96,7 +96,7 @@ proto: $(VENV)/.installed
 	  --plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc --mypy_grpc_out=gen $(PROTOS)
 
 clean:
-	rm -rf $(VENV) imlimits-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SYNAPSE_VENV) imlimits-data synapse-data .pytest_cache .mypy_cache .ruff_cache
 
 # The benchmark: service against a no-op gRPC server on the same stack (see bench/).
 bench: $(VENV)/.installed redis-server

@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,8 @@ _RATE_LIMITS = ["rc_message", "rc_registration", "rc_admin_redaction", "rc_joins
 
 
 def homeserver_config(data_dir: Path, module_config: Mapping[str, Any] | None, port: int = 0,
-                      host: str = "127.0.0.1", open_registration: bool = False) -> dict[str, Any]:
+                      host: str = "127.0.0.1", open_registration: bool = False,
+                      modules_before: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """homeserver.yaml as a dict (JSON is YAML): loopback only, federation effectively off, fast password hashing."""
     config: dict[str, Any] = {
         "server_name": SERVER_NAME,
@@ -70,7 +71,8 @@ def homeserver_config(data_dir: Path, module_config: Mapping[str, Any] | None, p
         # Only for `make run-synapse` on loopback: anyone who can reach it may make an account.
         config |= {"enable_registration": True, "enable_registration_without_verification": True}
     if module_config is not None:
-        config["modules"] = [{"module": "imlimits_synapse.LimitsModule", "config": dict(module_config)}]
+        config["modules"] = [*map(dict, modules_before),
+                             {"module": "imlimits_synapse.LimitsModule", "config": dict(module_config)}]
     return config
 
 
@@ -86,9 +88,9 @@ _LOG_CONFIG = {
 
 
 def write_config(data_dir: Path, module_config: Mapping[str, Any] | None, port: int = 0, host: str = "127.0.0.1",
-                 open_registration: bool = False) -> dict[str, Any]:
+                 open_registration: bool = False, modules_before: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     data_dir.mkdir(parents=True, exist_ok=True)
-    config = homeserver_config(data_dir, module_config, port, host, open_registration)
+    config = homeserver_config(data_dir, module_config, port, host, open_registration, modules_before)
     (data_dir / "homeserver.yaml").write_text(json.dumps(config, indent=2))
     (data_dir / "log.yaml").write_text(json.dumps(_LOG_CONFIG))
     key = data_dir / "signing.key"
@@ -106,11 +108,11 @@ class HomeserverProcess(WatchedProcess):
     ready_timeout = START_TIMEOUT_SECONDS
 
     def __init__(self, data_dir: Path, module_config: Mapping[str, Any] | None, *, asyncio_reactor: bool = False,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, modules_before: Sequence[Mapping[str, Any]] = ()) -> None:
         reactor = {"SYNAPSE_ASYNC_IO_REACTOR": "1"} if asyncio_reactor else {}
         super().__init__(env={**reactor, **(env or {})}, cwd=data_dir)
         self.data_dir = data_dir
-        self.config = write_config(data_dir, module_config)
+        self.config = write_config(data_dir, module_config, modules_before=modules_before)
         self.port: int | None = None
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from homeserver import quote
 from imlimits_client import GroupType, NotFound
+from imlimits_synapse.ids import user_key
 from sites import Site, eventually, fill, group_type, members, rooms_of
 
 
@@ -140,3 +141,20 @@ def test_an_upgraded_room_is_a_new_group_of_the_same_kind(deny: Site) -> None:
     new_id = new.expect(200)["replacement_room"]
     assert group_type(deny, new_id) is GroupType.PUBLIC
     assert members(deny, new_id) == 1 and rooms_of(deny, owner) == 2
+
+
+def test_a_user_at_their_room_limit_cannot_create_a_room(deny: Site) -> None:
+    busy = deny.user("busy")
+    for number in range(50):  # TRIAL: 50 rooms per user, counted here directly, as other servers of the app would
+        deny.client.check.create_group(deny.app_id, f"elsewhere-{number}-{busy.user_id}"[:48], GroupType.WORK,
+                                       owner=user_key(busy.user_id))
+    alias = f"kept-{busy.user_id[1:].split(':')[0]}"
+    refused = busy.create_room(room_alias_name=alias)
+    assert refused.status == 403
+    body = refused.json()
+    assert body["errcode"] == "M_RESOURCE_LIMIT_EXCEEDED" and body["limit_type"] == "user_group_limit"
+    assert body["im_code"] == 10037 and "user_group_limit 50" in body["error"] and busy.user_id in body["error"]
+    assert busy.call("GET", "/_matrix/client/v3/joined_rooms").expect(200)["joined_rooms"] == []
+    # Refused before Synapse wrote anything: the alias is still free.
+    assert busy.call("GET", f"/_matrix/client/v3/directory/room/{quote('#' + alias + ':localhost')}").status == 404
+    assert rooms_of(deny, busy) == 50
