@@ -15,6 +15,7 @@ from imlimits_server.main import create_grpc_server
 ADMITTED = limit_pb2.CheckResponse(code=0, info="admitted", allowed=True)
 ADMITTED_RESULT = limit_pb2.CheckResult(check=ADMITTED)
 RELEASED = limit_pb2.ReleaseResponse(code=0, info="released 1 memberships", released=1)
+CONFIRMED = limit_pb2.HoldResponse(code=0, info="confirmed", confirmed=True)
 
 
 class NoopLimits(limit_pb2_grpc.LimitServiceServicer):
@@ -31,6 +32,12 @@ class NoopLimits(limit_pb2_grpc.LimitServiceServicer):
         return RELEASED
 
     async def DestroyGroup(self, request: Any, context: Any) -> limit_pb2.ReleaseResponse:
+        return RELEASED
+
+    async def ConfirmHold(self, request: Any, context: Any) -> limit_pb2.HoldResponse:
+        return CONFIRMED
+
+    async def CancelHold(self, request: Any, context: Any) -> limit_pb2.ReleaseResponse:
         return RELEASED
 
     async def GetUsage(self, request: Any, context: Any) -> limit_pb2.Usage:

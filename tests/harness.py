@@ -322,3 +322,20 @@ def _wait_ping(port: int) -> None:
         except (redis.ConnectionError, redis.TimeoutError):
             time.sleep(0.05)
     raise RuntimeError(f"redis-server on port {port} did not start")
+
+
+# A script that keeps Redis busy for ARGV[1] microseconds, as a slow script of another client would.
+_STALL_SCRIPT = """
+local started = redis.call('TIME')
+while true do
+  local now = redis.call('TIME')
+  if (now[1] - started[1]) * 1000000 + (now[2] - started[2]) >= tonumber(ARGV[1]) then return 1 end
+end
+"""
+
+
+def stall_redis(client: redis.Redis, seconds: float) -> threading.Thread:
+    """Keep the Redis behind `client` busy for `seconds`, from a thread; join the thread to wait for the end."""
+    thread = threading.Thread(target=lambda: client.eval(_STALL_SCRIPT, 0, int(seconds * 1_000_000)))
+    thread.start()
+    return thread

@@ -18,21 +18,21 @@ from imlimits.v1 import limit_pb2
 from imlimits_client.calls import Call
 from imlimits_client.errors import ImlimitsError, Unavailable, from_rpc_error, from_status
 from imlimits_client.policy import Attempts, OnUnavailable, RetryPolicy, unavailable_answer
-from imlimits_client.types import CheckResult, Released
+from imlimits_client.types import CheckResult, HoldResult, Released
 
 MAX_CHECKS_PER_BATCH = 1000
 # Coalescing: how long a check may wait for others, and how many are sent at once.
 DEFAULT_COALESCE_WINDOW = 0.0005
 DEFAULT_COALESCE_MAX = 100
 
-BatchAnswer = CheckResult | Released | ImlimitsError
+BatchAnswer = CheckResult | Released | HoldResult | ImlimitsError
 CoalesceVia = Literal["stream", "batch"]
 
 
 def check_message(call: Call[Any]) -> limit_pb2.Check:
     if not call.check_field:
         raise ValueError(f"{call.method} is not a check: Batch and Stream carry CreateGroup, CreateRoom, JoinGroup, "
-                         "LeaveGroup and DestroyGroup")
+                         "LeaveGroup, DestroyGroup, ConfirmHold and CancelHold")
     message = limit_pb2.Check()
     getattr(message, call.check_field).CopyFrom(call.request)
     return message
@@ -47,6 +47,8 @@ def answer_of(result: Any) -> Any:
         return result.check
     if which == "release":
         return result.release
+    if which == "hold":
+        return result.hold
     if which == "error":
         raise from_status(result.error.code, result.error.message)
     raise ImlimitsError(grpc.StatusCode.UNKNOWN, "the service answered a check with an empty result")

@@ -22,6 +22,7 @@ from imlimits_client.types import (
     CheckResult,
     Edition,
     GroupType,
+    HoldResult,
     PlanChange,
     PlanPreview,
     Released,
@@ -46,24 +47,52 @@ class Call(Generic[R]):
     check_field: str = ""
 
 
+def _hold_request_id(hold_seconds: int, given: str | None) -> str:
+    """A held check always carries a request_id (one is generated), so its retry finds the first attempt's
+    hold instead of holding twice; without a hold, request_id is not sent (the service refuses it)."""
+    return _request_id(given) if hold_seconds else (given or "")
+
+
 def create_group(app_id: int, group_id: str, type: GroupType, owner: str, members: Sequence[str],
-                 max_members: int, dry_run: bool) -> Call[CheckResult]:
+                 max_members: int, dry_run: bool, hold_seconds: int = 0,
+                 request_id: str | None = None) -> Call[CheckResult]:
     request = limit_pb2.CreateGroupRequest(app_id=app_id, group_id=group_id, type=type.value, owner=owner,
-                                           members=members, max_members=max_members, dry_run=dry_run)
-    return Call("check", "CreateGroup", request, CheckResult.from_proto, retry_safe=dry_run, is_check=True,
-                check_field="create_group")
+                                           members=members, max_members=max_members, dry_run=dry_run,
+                                           hold_seconds=hold_seconds,
+                                           request_id=_hold_request_id(hold_seconds, request_id))
+    # A plain create sent twice answers 10025 the second time; a held one finds its hold.
+    return Call("check", "CreateGroup", request, CheckResult.from_proto, retry_safe=dry_run or hold_seconds > 0,
+                is_check=True, check_field="create_group")
 
 
-def create_room(app_id: int, room_id: str, owner: str, dry_run: bool) -> Call[CheckResult]:
-    request = limit_pb2.CreateRoomRequest(app_id=app_id, room_id=room_id, owner=owner, dry_run=dry_run)
-    return Call("check", "CreateRoom", request, CheckResult.from_proto, retry_safe=dry_run, is_check=True,
-                check_field="create_room")
+def create_room(app_id: int, room_id: str, owner: str, dry_run: bool, hold_seconds: int = 0,
+                request_id: str | None = None) -> Call[CheckResult]:
+    request = limit_pb2.CreateRoomRequest(app_id=app_id, room_id=room_id, owner=owner, dry_run=dry_run,
+                                          hold_seconds=hold_seconds,
+                                          request_id=_hold_request_id(hold_seconds, request_id))
+    return Call("check", "CreateRoom", request, CheckResult.from_proto, retry_safe=dry_run or hold_seconds > 0,
+                is_check=True, check_field="create_room")
 
 
-def join_group(app_id: int, group_id: str, users: Sequence[str], dry_run: bool) -> Call[CheckResult]:
-    request = limit_pb2.JoinGroupRequest(app_id=app_id, group_id=group_id, users=users, dry_run=dry_run)
+def join_group(app_id: int, group_id: str, users: Sequence[str], dry_run: bool, hold_seconds: int = 0,
+               request_id: str | None = None) -> Call[CheckResult]:
+    request = limit_pb2.JoinGroupRequest(app_id=app_id, group_id=group_id, users=users, dry_run=dry_run,
+                                         hold_seconds=hold_seconds,
+                                         request_id=_hold_request_id(hold_seconds, request_id))
     return Call("check", "JoinGroup", request, CheckResult.from_proto, retry_safe=True, is_check=True,
                 check_field="join_group")
+
+
+def confirm_hold(app_id: int, hold_id: str) -> Call[HoldResult]:
+    """Safe to repeat: confirming again answers as the first confirm did."""
+    request = limit_pb2.ConfirmHoldRequest(app_id=app_id, hold_id=hold_id)
+    return Call("check", "ConfirmHold", request, HoldResult.from_proto, retry_safe=True, check_field="confirm_hold")
+
+
+def cancel_hold(app_id: int, hold_id: str) -> Call[Released]:
+    """Safe to repeat: cancelling again releases nothing."""
+    request = limit_pb2.CancelHoldRequest(app_id=app_id, hold_id=hold_id)
+    return Call("check", "CancelHold", request, Released.from_proto, retry_safe=True, check_field="cancel_hold")
 
 
 def leave_group(app_id: int, group_id: str, users: Sequence[str]) -> Call[Released]:

@@ -53,6 +53,7 @@ as "code" (name) and "im_code" (number)."""
 AT_FORMAT = "ISO 8601 with a time zone, e.g. 2026-11-01T09:30:00+08:00"
 APP_ID_MAX = 2**64 - 1  # SDKAppID is a uint64 on the wire
 COUNT_MAX = 2**32 - 1   # limits and max_members are uint32 on the wire
+MAX_HOLD_SECONDS = 3600
 
 _EDITIONS = {"trial": Edition.TRIAL, "pro": Edition.PRO, "ultimate": Edition.ULTIMATE}
 # The IM platform's type names, lower-cased: one spelling, as in the service's messages.
@@ -103,6 +104,10 @@ def _seconds(text: str) -> float:
     if not re.fullmatch(r"[0-9]+(\.[0-9]*)?|\.[0-9]+", _text(text)) or float(text) == 0:
         raise argparse.ArgumentTypeError(f"must be more than 0 seconds, in ASCII digits such as 2.5, got {text!r}")
     return float(text)
+
+
+def _hold_seconds(text: str) -> int:
+    return _whole_number(text, 1, MAX_HOLD_SECONDS)
 
 
 def _month(text: str) -> str:
@@ -244,7 +249,11 @@ def _parser() -> argparse.ArgumentParser:
     dry_run = "answer as the real check would, record nothing (default: off)"
     owner = "the owner's user id; a member from creation except in an AVChatRoom (default: no owner)"
     users = "user ids, 1 to 32 bytes each, at most 500"
-    create_group = command(check_commands, "create-group", "create a group (CreateGroup)", common, app_id)
+    hold = argparse.ArgumentParser(add_help=False)
+    hold.add_argument("--hold", type=_hold_seconds, metavar="SECONDS", default=0,
+                      help=f"hold what is admitted for 1 to {MAX_HOLD_SECONDS} seconds, until `imlimits hold confirm` "
+                           "(default: recorded for good at once)")
+    create_group = command(check_commands, "create-group", "create a group (CreateGroup)", common, app_id, hold)
     create_group.add_argument("group", type=_text, metavar="GROUP", help="the group id, 1 to 48 bytes")
     create_group.add_argument("--type", choices=list(_GROUP_TYPES), default="work",
                               help="the group type (default: %(default)s)")
@@ -254,12 +263,12 @@ def _parser() -> argparse.ArgumentParser:
     create_group.add_argument("--max-members", type=_count, metavar="N", default=0,
                               help="the group's own member cap; 0 follows the plan (default: 0)")
     create_group.add_argument("--dry-run", action="store_true", help=dry_run)
-    room = command(check_commands, "room", "open an AVChatRoom (CreateRoom)", common, app_id)
+    room = command(check_commands, "room", "open an AVChatRoom (CreateRoom)", common, app_id, hold)
     room.add_argument("room", type=_text, metavar="ROOM", help="the room id, 1 to 48 bytes")
     room.add_argument("--owner", type=_text, metavar="USER", default="",
                       help="the owner's user id; joins like everyone else (default: no owner)")
     room.add_argument("--dry-run", action="store_true", help=dry_run)
-    join = command(check_commands, "join", "add members to a group (JoinGroup)", common, app_id)
+    join = command(check_commands, "join", "add members to a group (JoinGroup)", common, app_id, hold)
     join.add_argument("group", type=_text, metavar="GROUP", help="the group id")
     join.add_argument("users", type=_text, nargs="+", metavar="USER", help=users)
     join.add_argument("--dry-run", action="store_true", help=dry_run)
@@ -269,6 +278,14 @@ def _parser() -> argparse.ArgumentParser:
     destroy = command(check_commands, "destroy", "destroy a group and release its members (DestroyGroup)",
                       common, app_id)
     destroy.add_argument("group", type=_text, metavar="GROUP", help="the group id")
+
+    holds = command(commands, "hold", "confirm or cancel what a check with --hold admitted (docs/holds.md)")
+    hold_commands = holds.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, summary in (("confirm", "the act happened: count what the hold admitted for good (exit 1 if the "
+                                      "hold had been cancelled or had expired: undo the act)"),
+                          ("cancel", "the act failed: release at once what the hold admitted")):
+        hold_command = command(hold_commands, name, summary, common, app_id)
+        hold_command.add_argument("hold_id", type=_text, metavar="HOLD_ID", help="the hold id a held check printed")
     onboarding_cli.add_parsers(command, app_commands, admin_commands, common, app_id)
     return parser
 
@@ -353,9 +370,18 @@ def _verify(args: argparse.Namespace, client: Client) -> Outcome:
                    EXIT_REFUSED if result.drifts and not result.repaired else EXIT_OK)
 
 
-def _checked(result: CheckResult) -> Outcome:
+def _checked(result: CheckResult, args: argparse.Namespace) -> Outcome:
     result = display.spelled_check(result)
-    return Outcome(result, display.check(result), EXIT_OK if result.allowed else EXIT_REFUSED)
+    text = display.check(result)
+    if result.hold_id:
+        text += display.held_check(args.app, result.hold_id, args.hold)
+    return Outcome(result, text, EXIT_OK if result.allowed else EXIT_REFUSED)
+
+
+def _hold_confirm(args: argparse.Namespace, client: Client) -> Outcome:
+    result = client.check.confirm_hold(args.app, args.hold_id)
+    refused = int(result.code) != 0 or not result.confirmed
+    return Outcome(result, display.hold(result), EXIT_REFUSED if refused else EXIT_OK)
 
 
 def _released(result: Released) -> Outcome:
@@ -374,11 +400,14 @@ _COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace, Client], O
     ("usage", None): _usage,
     ("admin", "verify"): _verify,
     ("check", "create-group"): lambda args, client: _checked(client.check.create_group(
-        args.app, args.group, _GROUP_TYPES[args.type], args.owner, args.member, args.max_members, args.dry_run)),
+        args.app, args.group, _GROUP_TYPES[args.type], args.owner, args.member, args.max_members, args.dry_run,
+        hold_seconds=args.hold), args),
     ("check", "room"): lambda args, client: _checked(client.check.create_room(
-        args.app, args.room, args.owner, args.dry_run)),
+        args.app, args.room, args.owner, args.dry_run, hold_seconds=args.hold), args),
     ("check", "join"): lambda args, client: _checked(client.check.join_group(
-        args.app, args.group, args.users, args.dry_run)),
+        args.app, args.group, args.users, args.dry_run, hold_seconds=args.hold), args),
+    ("hold", "confirm"): _hold_confirm,
+    ("hold", "cancel"): lambda args, client: _released(client.check.cancel_hold(args.app, args.hold_id)),
     ("check", "leave"): lambda args, client: _released(client.check.leave_group(args.app, args.group, args.users)),
     ("check", "destroy"): lambda args, client: _released(client.check.destroy_group(args.app, args.group)),
 }

@@ -22,6 +22,8 @@ from imlimits_client.types import (
     Bill,
     BillLine,
     CheckResult,
+    Held,
+    HoldResult,
     PlanChange,
     Released,
     Usage,
@@ -167,6 +169,12 @@ def usage_data(value: Usage) -> dict[str, Any]:
     return {**plain(value), "other_groups": value.groups - value.av_rooms}
 
 
+def _held(value: Held) -> str:
+    rooms = f" ({value.av_rooms} AVChatRooms)" if value.av_rooms else ""
+    return (f"held, not yet confirmed (included above): {value.holds} holds, {value.groups} groups{rooms}, "
+            f"{value.memberships} memberships")
+
+
 def usage(app_id: int, value: Usage, user: str | None, group_id: str | None) -> str:
     limits = value.limits
     rows: list[tuple[str, object, object]] = [
@@ -178,7 +186,12 @@ def usage(app_id: int, value: Usage, user: str | None, group_id: str | None) -> 
     if group_id is not None:
         rows.append((f"members of group {group_id}", value.group_members,
                      f"{limits.group_members} (Work/Public/Meeting; Community 100000; AVChatRoom none)"))
-    return f"usage of app {app_id}\n" + table(("WHAT", "USED", "LIMIT"), rows)
+    text = f"usage of app {app_id}\n" + table(("WHAT", "USED", "LIMIT"), rows)
+    if value.held.holds or value.held.memberships or value.held.groups:
+        text += "\n" + _held(value.held)
+        if value.held_group_members:
+            text += f", {value.held_group_members} of them members of group {group_id}"
+    return text
 
 
 def check(value: CheckResult) -> str:
@@ -190,6 +203,17 @@ def check(value: CheckResult) -> str:
     return text
 
 
+def held_check(app_id: int, hold_id: str, seconds: int) -> str:
+    return (f", held for {seconds} s: hold id {hold_id}\n"
+            f"once done: imlimits hold confirm {app_id} {hold_id}   (failed: imlimits hold cancel ...)")
+
+
+def hold(value: HoldResult) -> str:
+    if int(value.code) != 0:
+        return f"refused {int(value.code)}: {value.info}"
+    return value.info
+
+
 def released(value: Released) -> str:
     return value.info if int(value.code) == 0 else f"refused {int(value.code)}: {value.info}"
 
@@ -199,6 +223,8 @@ def verification(app_id: int, value: Verification) -> str:
     if value.pending_groups:
         head += (f"\n{value.pending_releases} memberships of {value.pending_groups} destroyed groups pending release "
                  "(counted until released, not drift)")
+    if value.held.holds or value.held.memberships or value.held.groups:
+        head += "\n" + _held(value.held) + "; --repair leaves holds as they are"
     if not value.drifts:
         return head + "\nno drift: every count matches the membership sets"
     verb = "repaired" if value.repaired else "drifted (run again with --repair to fix)"

@@ -61,6 +61,16 @@ class Unavailable(ImlimitsError):
     """The service or its Redis could not answer within the deadline."""
 
 
+class HoldLost(Exception):
+    """A hold could not be confirmed: it had been cancelled or had expired, so what was done under it is not
+    counted. Undo the act, or check again (docs/holds.md)."""
+
+    def __init__(self, hold_id: str, info: str) -> None:
+        super().__init__(f"hold {hold_id} not confirmed: {info}")
+        self.hold_id = hold_id
+        self.info = info
+
+
 _BY_STATUS: dict[grpc.StatusCode, type[ImlimitsError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
     grpc.StatusCode.OUT_OF_RANGE: InvalidArgument,

@@ -15,6 +15,7 @@ from imlimits_client import calls, onboarding
 from imlimits_client.batching import BatchAnswer, BatchRun
 from imlimits_client.calls import Call, R
 from imlimits_client.errors import from_rpc_error
+from imlimits_client.holds import HoldBlock
 from imlimits_client.policy import Attempts, OnUnavailable, RetryPolicy, unavailable_answer
 from imlimits_client.transport import check_token_transport
 from imlimits_client.types import (
@@ -25,6 +26,7 @@ from imlimits_client.types import (
     Edition,
     GroupRecord,
     GroupType,
+    HoldResult,
     ImportResult,
     PlanChange,
     PlanPreview,
@@ -106,14 +108,33 @@ class CheckClient:
         self._client = client
 
     def create_group(self, app_id: int, group_id: str, type: GroupType = GroupType.WORK, owner: str = "",
-                     members: Sequence[str] = (), max_members: int = 0, dry_run: bool = False) -> CheckResult:
-        return self._client.run(calls.create_group(app_id, group_id, type, owner, members, max_members, dry_run))
+                     members: Sequence[str] = (), max_members: int = 0, dry_run: bool = False, *,
+                     hold_seconds: int = 0, request_id: str | None = None) -> CheckResult:
+        """`hold_seconds` > 0 holds what is admitted until confirm_hold (docs/holds.md): see `held`."""
+        return self._client.run(calls.create_group(app_id, group_id, type, owner, members, max_members, dry_run,
+                                                   hold_seconds, request_id))
 
-    def create_room(self, app_id: int, room_id: str, owner: str = "", dry_run: bool = False) -> CheckResult:
-        return self._client.run(calls.create_room(app_id, room_id, owner, dry_run))
+    def create_room(self, app_id: int, room_id: str, owner: str = "", dry_run: bool = False, *,
+                    hold_seconds: int = 0, request_id: str | None = None) -> CheckResult:
+        return self._client.run(calls.create_room(app_id, room_id, owner, dry_run, hold_seconds, request_id))
 
-    def join_group(self, app_id: int, group_id: str, users: Sequence[str], dry_run: bool = False) -> CheckResult:
-        return self._client.run(calls.join_group(app_id, group_id, users, dry_run))
+    def join_group(self, app_id: int, group_id: str, users: Sequence[str], dry_run: bool = False, *,
+                   hold_seconds: int = 0, request_id: str | None = None) -> CheckResult:
+        return self._client.run(calls.join_group(app_id, group_id, users, dry_run, hold_seconds, request_id))
+
+    def confirm_hold(self, app_id: int, hold_id: str) -> HoldResult:
+        """Make what a held check admitted permanent; `confirmed` false: it had been cancelled or had expired."""
+        return self._client.run(calls.confirm_hold(app_id, hold_id))
+
+    def cancel_hold(self, app_id: int, hold_id: str) -> Released:
+        """Release at once what a held check admitted (the act did not happen)."""
+        return self._client.run(calls.cancel_hold(app_id, hold_id))
+
+    def held(self, app_id: int, result: CheckResult) -> HoldBlock:
+        """`with client.check.held(app_id, result):` around the act: confirms the hold when the block
+        succeeds (HoldLost if it had ended), cancels it when the block raises (imlimits_client.holds)."""
+        return HoldBlock(lambda hold_id: self.confirm_hold(app_id, hold_id),
+                         lambda hold_id: self.cancel_hold(app_id, hold_id), result)
 
     def leave_group(self, app_id: int, group_id: str, users: Sequence[str]) -> Released:
         return self._client.run(calls.leave_group(app_id, group_id, users))

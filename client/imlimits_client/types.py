@@ -56,11 +56,40 @@ class CheckResult:
     current: int = 0
     # True when the client's on_unavailable policy answered, not the service.
     degraded: bool = False
+    # An admitted held check's hold: confirm it once the act has happened, cancel it if the act failed.
+    hold_id: str = ""
 
     @classmethod
     def from_proto(cls, message: limit_pb2.CheckResponse) -> CheckResult:
         return cls(_code(message.code), message.info, message.allowed, tuple(message.denied_users),
-                   message.limit, message.current)
+                   message.limit, message.current, hold_id=message.hold_id)
+
+
+@dataclass(frozen=True)
+class HoldResult:
+    """ConfirmHold's answer: `confirmed` false means the hold had been cancelled or had expired."""
+
+    code: ImCode | int
+    info: str
+    confirmed: bool
+
+    @classmethod
+    def from_proto(cls, message: limit_pb2.HoldResponse) -> HoldResult:
+        return cls(_code(message.code), message.info, message.confirmed)
+
+
+@dataclass(frozen=True)
+class Held:
+    """What is held now (docs/holds.md), apart from what is confirmed; the usual counts include it."""
+
+    holds: int = 0
+    groups: int = 0
+    av_rooms: int = 0
+    memberships: int = 0
+
+    @classmethod
+    def from_proto(cls, message: limit_pb2.Usage | limit_pb2.VerifyUsageResponse) -> Held:
+        return cls(message.holds, message.held_groups, message.held_av_rooms, message.held_memberships)
 
 
 @dataclass(frozen=True)
@@ -94,12 +123,16 @@ class Usage:
     limits: Limits
     user_groups: int | None
     group_members: int | None
+    held: Held = Held()
+    held_group_members: int | None = None  # of group_members, those held
 
     @classmethod
     def from_proto(cls, message: limit_pb2.Usage) -> Usage:
         return cls(message.av_rooms, message.groups, Limits.from_proto(message.limits),
                    message.user_groups if message.HasField("user_groups") else None,
-                   message.group_members if message.HasField("group_members") else None)
+                   message.group_members if message.HasField("group_members") else None,
+                   Held.from_proto(message),
+                   message.held_group_members if message.HasField("held_group_members") else None)
 
 
 @dataclass(frozen=True)
@@ -202,12 +235,13 @@ class Verification:
     repaired: bool
     pending_groups: int = 0  # destroyed groups whose memberships are still being released
     pending_releases: int = 0  # those memberships: counted until released, not drift
+    held: Held = Held()  # held items: counted like confirmed ones, never drift, left alone by a repair
 
     @classmethod
     def from_proto(cls, message: limit_pb2.VerifyUsageResponse) -> Verification:
         return cls(message.groups, message.users,
                    tuple(Drift(d.subject, d.recorded, d.actual) for d in message.drifts), message.repaired,
-                   message.pending_groups, message.pending_releases)
+                   message.pending_groups, message.pending_releases, Held.from_proto(message))
 
 
 @dataclass(frozen=True)

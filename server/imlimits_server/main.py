@@ -37,6 +37,7 @@ SERVICE_NAMES = (
     limit_pb2.DESCRIPTOR.services_by_name["LimitService"].full_name,
 )
 _HEALTH_INTERVAL_SECONDS = 0.5
+RELEASE_REDIS_TIMEOUT_SECONDS = 1.0
 _EMBEDDED_CHECK_SECONDS = 0.2
 
 
@@ -117,6 +118,7 @@ async def _watch_redis(store: RedisStore, health_servicer: health.aio.HealthServ
             now_serving = await store.ping()
             if now_serving and not ready.is_set():
                 await _verify_timezone(store, settings)
+                await store.hold_ids()  # the signing key, read once: a forged hold id then costs no Redis read
                 ready.set()
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
             now_serving = False
@@ -185,8 +187,10 @@ async def serve(settings: Settings, redis_url: str, prices: Prices, tokens: auth
     watcher = asyncio.create_task(_watch_redis(store, health_servicer, settings, ready))
     watcher.add_done_callback(lambda _: stop.set())  # it ends only on a time-zone refusal
     tasks = [watcher] + ([asyncio.create_task(_supervise_embedded(embedded))] if embedded else [])
-    release_client = connections.connect(redis_url, settings.redis_timeout, settings.redis_max_pending, password,
-                                         settings.redis_tls_ca)
+    # The worker's calls are bounded scripts nobody waits on: a reply slowed by a busy Redis is still an
+    # answer, and a timeout would drop the connection and send the worker into its backoff.
+    release_client = connections.connect(redis_url, max(settings.redis_timeout, RELEASE_REDIS_TIMEOUT_SECONDS),
+                                         settings.redis_max_pending, password, settings.redis_tls_ca)
     release_worker = ReleaseWorker(RedisStore(release_client), store.release_wanted)
     release_worker.start()
     await stop.wait()

@@ -15,6 +15,7 @@ from grpc_health.v1 import health_pb2
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from imlimits.v1 import limit_pb2, plan_pb2
+from imlimits_server.core.checks import CheckResult, HoldResult, ReleaseResult
 
 CALLS = Counter("imlimits_calls_total", "RPCs answered, by RPC and gRPC status", ["rpc", "status"])
 REFUSALS = Counter("imlimits_refusals_total", "Checks refused, by RPC and IM code", ["rpc", "code"])
@@ -26,6 +27,21 @@ CHECKS_PER_BATCH = Histogram("imlimits_checks_per_batch", "Checks decided togeth
 BATCHED_CHECKS = Counter("imlimits_batched_checks_total", "Checks answered inside Batch and Stream, by the check's "
                          "own RPC and outcome (OK, an IM code, or a gRPC status name)", ["rpc", "outcome"])
 REDIS_ERRORS = Counter("imlimits_redis_errors_total", "Calls answered UNAVAILABLE because Redis did not answer")
+HOLDS = Counter("imlimits_holds_total", "Holds (docs/holds.md) by event: opened by a held check, confirmed, "
+                "cancelled, or expired (released by a release worker)", ["event"])
+HOLD_EVENTS = ("opened", "confirmed", "cancelled", "expired")
+for _event in HOLD_EVENTS:
+    HOLDS.labels(_event)  # every series exists from the start, so a rate over it is defined
+
+
+def count_hold_event(answer: object) -> None:
+    """Counts what a check's answer did to a hold: each hold is opened once and ends once."""
+    if isinstance(answer, CheckResult) and answer.hold_opened:
+        HOLDS.labels("opened").inc()
+    elif isinstance(answer, HoldResult) and answer.confirmed_now:
+        HOLDS.labels("confirmed").inc()
+    elif isinstance(answer, ReleaseResult) and answer.hold_cancelled:
+        HOLDS.labels("cancelled").inc()
 
 
 # Labels come from these sets only, so no caller can add a series: a method

@@ -1,38 +1,57 @@
-"""The release worker: every server process releases the memberships of destroyed groups, whoever destroyed them.
+"""The release worker: every server process releases what others left to release, whoever left it.
 
-SPEC: every membership of a destroyed group is released within 2 seconds of
-the destroy being accepted, whatever its caller does and even if the replica
-that accepted it dies, as long as one replica runs. So the release is not the
-DestroyGroup call's job: the call only tombstones the group (one script), and
-a worker in every process finds the work in Redis.
+Two kinds of work, found the same way:
+- destroyed groups: every membership of a destroyed group is released
+  within 2 seconds of the destroy being accepted (SPEC section 2);
+- holds (SPEC section 6, docs/holds.md): a hold neither confirmed nor
+  cancelled when it ends is released within 2 seconds of its end.
+Both whatever the caller does and even if the replica that accepted the call
+dies, as long as one replica runs. So the release is not the call's job: the
+call only leaves a tombstone or an open hold in the app's keys (one script),
+and a worker in every process finds the work in Redis.
 
 Finding the work. An app's keys share the slot of `{im:APP}`, so the script
-that makes a tombstone cannot also write a deployment-wide key on Redis
-Cluster. The release queue (`{imlimits}:release`, app -> number) is written
-beside it, under numbers from one ever-growing sequence:
+that makes a tombstone or a hold cannot also write a deployment-wide key on
+Redis Cluster. The release queue (`{imlimits}:release`, app -> number) and
+its due list (`{imlimits}:release-due`, app -> when to look, Redis ms) are
+written beside it, under numbers from one ever-growing sequence:
 
-1. The destroy queues its app under a fresh number N *before* its script
-   makes the tombstone, and presents N to that script.
-2. A worker reads (app, Q) from the queue and releases the app's tombstones
-   in batches. When it finds none left, the same script seals the app with Q
-   (in the app's slot), and the worker then takes the app off the queue only
-   if it is still queued under Q.
-3. The destroy script refuses to make a tombstone under an N that is not above
-   the app's seal (nothing changes; the destroy queues again and retries).
+1. A destroy queues its app under a fresh number N, due at once, *before* its
+   script makes the tombstone, and presents N to that script. A held check
+   presents the number its process last queued the app under (queueing it
+   first only when it has none), so a busy app's holds cost one round trip.
+2. A worker reads (app, Q) for each app due now and works on the app in
+   bounded batches. When only holds that have not ended are left, the same
+   script records the app's schedule (Q, the first end) in the app's slot,
+   and the worker makes the app due again at that end, if it is still queued
+   under Q. When nothing is left, the script seals the app with Q, and the
+   worker takes the app off the queue, again only if it is still queued under Q.
+3. A script that would leave work under a presented number N refuses (nothing
+   changes; the caller queues again and retries) unless a worker is bound to
+   look in time: N is above the app's seal, and N is newer than its schedule
+   (then the app is due at once) or the schedule comes no later than the
+   work is due (`release_covered` in common.lua).
 
-So a tombstone made under N is always covered: a worker that could remove the
-queue entry N had read Q >= N and sealed Q before the tombstone existed, and
-then the script would have refused N. A replica that dies between queueing and
-its script leaves only a queue entry, which the next worker pass removes.
-Queue and seal are ordinary keys: this works the same on one Redis and on a
-cluster (the queue's slot is on one master; each app's batch goes to its own).
+So work made under N is always found in time: a worker could only have
+taken the app off the queue, or put off looking at it, under a Q it read
+from the queue, after finding the app empty (sealed) or with nothing due
+before the schedule, and the script then refuses N unless N is newer than
+that Q (so queued after the worker read it, which made the app due at once)
+or the work is due no sooner. A replica that dies between queueing and its
+script leaves only a queue entry, which the next worker pass removes.
+Queue, due list, seal and schedule are ordinary keys: this works the same on
+one Redis and on a cluster (the queue's slot is on one master; each app's
+batch goes to its own). Ends are judged by the app's master's clock; the due
+list by the queue's master's, so on a cluster the workers look as late as
+the two clocks differ (NTP keeps that to milliseconds).
 
 Who releases. A worker holds a short lease on the app while it releases,
 renewed with every batch, so replicas do not all drain the same app; when its
 holder dies, the lease lapses and the next pass of another replica takes over.
-Two workers on one tombstone would still be right (each batch pops its members
-atomically), so the lease is only about wasted work. The destroying process
-wakes its own worker at once; the others poll.
+Two workers on one tombstone or hold would still be right (each batch takes
+its members atomically, and a hold is released once), so the lease is only
+about wasted work. The destroying process wakes its own worker at once; the
+others poll the due list.
 """
 
 from __future__ import annotations
@@ -44,18 +63,23 @@ import uuid
 
 import redis.exceptions
 
+from imlimits_server.metrics import HOLDS
 from imlimits_server.store.redis_store import RedisStore
 
 log = logging.getLogger("imlimits.release")
 
-# A pass over the queue at least this often (one HGETALL of a small hash): a
-# dead replica's work is found within one interval after its lease lapses.
+# A pass over the due list at least this often (one small script): work that falls due, or a dead
+# replica's work, is found within one interval (after its lease lapses).
 POLL_SECONDS = 0.1
 # Renewed by every batch (about a millisecond each), so only a holder stalled
 # this long loses it (another worker then joins in, which is harmless); short,
 # so that a takeover after a crash leaves most of the 2 s to the release.
 LEASE_MS = 300
-_BACKOFF_SECONDS = (0.1, 2.0)
+# After a failed pass. Short at most: a worker asleep longer than a lease while work is due would
+# miss the 2 s bound (a burst of slow Redis replies must not leave it sleeping).
+_BACKOFF_SECONDS = (0.05, 0.5)
+# Apps taken from the due list per pass, earliest first; the rest wait for the next pass.
+_APPS_PER_PASS = 100
 # Two batches sent at once: Redis starts the next while this process handles the last reply. Each is still
 # one bounded script; two on one tombstone pop different members.
 _BATCHES_IN_FLIGHT = 2
@@ -89,18 +113,23 @@ class ReleaseWorker:
                 await self._task
 
     async def release_pending(self) -> int:
-        """One pass: release every queued app this worker can lease; the memberships released."""
+        """One pass: work on every app due now that this worker can lease; the memberships released."""
         released = 0
-        for app_id, queued in (await self._store.queued_releases()).items():
+        for app_id, queued in (await self._store.due_releases(_APPS_PER_PASS)).items():
             while True:
-                batches = await asyncio.gather(*(
+                steps = await asyncio.gather(*(
                     self._store.release_batch(app_id, self._holder, LEASE_MS, queued)
                     for _ in range(_BATCHES_IN_FLIGHT)))
-                released += sum(max(0, batch or 0) for batch in batches)
-                if None in batches:
+                released += sum(step.released for step in steps)
+                HOLDS.labels("expired").inc(sum(step.expired for step in steps))
+                states = {step.state for step in steps}
+                if "busy" in states:
                     break  # another replica's worker holds the app
-                if -1 in batches:
+                if "sealed" in states:
                     await self._store.release_done(app_id, queued)
+                    break
+                if "more" not in states:  # only holds that have not ended are left
+                    await self._store.release_later(app_id, queued, min(step.next_due for step in steps))
                     break
         return released
 

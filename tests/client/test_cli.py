@@ -167,4 +167,37 @@ def test_admin_verify(server: ServerProcess, app: str) -> None:
                                         "no drift: every count matches the membership sets"]
     assert as_json(server, "admin", "verify", app, "--repair") == {"groups": 1, "users": 2, "drifts": [],
                                                                   "repaired": True, "pending_groups": 0,
-                                                                  "pending_releases": 0}
+                                                                  "pending_releases": 0,
+                                                                  "held": {"holds": 0, "groups": 0, "av_rooms": 0,
+                                                                           "memberships": 0}}
+
+
+def test_a_held_check_then_hold_confirm_and_cancel(server: ServerProcess, app: str) -> None:
+    assert imlimits(server, "check", "create-group", app, "g", "--owner", "alice").returncode == 0
+    held = imlimits(server, "check", "join", app, "g", "bob", "--hold", "60")
+    assert held.returncode == 0, held.stderr
+    match = re.search(r"hold id (\S+)", held.stdout)
+    assert held.stdout.startswith("admitted, held for 60 s: hold id ") and match
+    assert f"imlimits hold confirm {app} {match[1]}" in held.stdout
+    usage = imlimits(server, "usage", app, "--group", "g").stdout
+    assert "held, not yet confirmed (included above): 1 holds, 0 groups, 1 memberships, 1 of them members of " \
+           "group g" in usage
+    verify = imlimits(server, "admin", "verify", app).stdout
+    assert "1 holds" in verify and "--repair leaves holds as they are" in verify
+    confirmed = imlimits(server, "hold", "confirm", app, match[1])
+    assert confirmed.returncode == 0 and confirmed.stdout.startswith("confirmed")
+    second = imlimits(server, "check", "join", app, "g", "carol", "--hold", "60", "--json")
+    hold_id = json.loads(second.stdout)["hold_id"]
+    cancelled = imlimits(server, "hold", "cancel", app, hold_id)
+    assert (cancelled.returncode, cancelled.stdout.strip()) == (0, "released 1 memberships")
+    late = imlimits(server, "hold", "confirm", app, hold_id)
+    assert late.returncode == 1 and "cancelled or had expired" in late.stdout
+    assert "held," not in imlimits(server, "usage", app).stdout
+
+
+def test_hold_options_are_checked_before_anything_is_sent(server: ServerProcess, app: str) -> None:
+    for value in ("0", "3601", "1.5", "٢"):
+        done = imlimits(server, "check", "join", app, "g", "bob", "--hold", value)
+        assert done.returncode == 2 and "--hold" in done.stderr, done.stderr
+    forged = imlimits(server, "hold", "confirm", app, "h1.forged")
+    assert forged.returncode == 2 and "hold_id" in forged.stderr

@@ -1,7 +1,12 @@
-"""The check scripts against a model written from SPEC section 2, on a real Redis.
+"""The check scripts against a model written from SPEC sections 2 and 6 (holds), on a real Redis.
 
 Limits are written small straight into the app's limits hash (the scripts read
 nothing else), so that every code of the table is reachable in a few steps.
+
+Holds are long (an hour), so none ends by itself while a run lasts; a hold is
+made to end by setting its end in Redis to a past moment and then letting the
+release worker's own entry point (release_pending) find it, as it finds every
+ended hold. Confirms, cancels and leaves race it in the interleavings.
 """
 
 from __future__ import annotations
@@ -16,11 +21,19 @@ from typing import TypeVar
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, multiple, rule
 
 from harness import ClusterProcess, RedisProcess
 from imlimits_server.core import plans
-from imlimits_server.core.checks import CheckResult, GroupType
+from imlimits_server.core.checks import (
+    CancelHold,
+    CheckResult,
+    ConfirmHold,
+    CreateGroup,
+    GroupType,
+    JoinGroup,
+    LeaveGroup,
+)
 from imlimits_server.core.editions import COMMUNITY_MEMBER_LIMIT
 from imlimits_server.release_worker import ReleaseWorker
 from imlimits_server.store.connections import connect
@@ -34,16 +47,30 @@ _app_ids = itertools.count(9_000_000_001)
 _T = TypeVar("_T")
 
 
+HOLD_SECONDS = 3600
+
+
 @dataclass
 class Group:
     type: GroupType
     owner: str
     max_members: int
     members: set[str] = field(default_factory=set)
+    hold: str = ""  # the open hold that created the group
+    held_by: dict[str, str] = field(default_factory=dict)  # member -> the open hold that admitted them
+
+
+@dataclass
+class Hold:
+    group_id: str
+    covers_group: bool
+    users: list[str]
+    state: str = "open"  # open, confirmed, cancelled, expired
 
 
 class ChecksModel(RuleBasedStateMachine):
     redis_url = ""
+    held_checks = Bundle("held_checks")  # hold ids answered by held checks
 
     def __init__(self) -> None:
         super().__init__()
@@ -59,6 +86,7 @@ class ChecksModel(RuleBasedStateMachine):
         self.write_limits()
         self.groups: dict[str, Group] = {}
         self.destroyed: list[set[str]] = []
+        self.holds: dict[str, Hold] = {}  # hold id -> what the model says it covers
 
     def run(self, awaitable: Awaitable[_T]) -> _T:
         return self.loop.run_until_complete(awaitable)
@@ -114,44 +142,133 @@ class ChecksModel(RuleBasedStateMachine):
         self.limits = {"ug": ug, "gm": gm, "av": av, "cm": cm}
         self.write_limits()
 
-    @rule(group_id=GROUP_IDS, group_type=st.sampled_from(GroupType), owner=st.just("") | USERS,
-          members=st.lists(USERS, max_size=3), max_members=st.sampled_from([0, 1, 2, 5]), dry_run=st.booleans())
+    @rule(target=held_checks, group_id=GROUP_IDS, group_type=st.sampled_from(GroupType),
+          owner=st.just("") | USERS, members=st.lists(USERS, max_size=3), max_members=st.sampled_from([0, 1, 2, 5]),
+          dry_run=st.booleans(), held=st.booleans())
     def create(self, group_id: str, group_type: GroupType, owner: str, members: list[str], max_members: int,
-               dry_run: bool) -> None:
+               dry_run: bool, held: bool) -> object:
         members = list(dict.fromkeys(members))
         code, denied = self.expect_create(group_id, group_type, owner, members, max_members)
         result: CheckResult = self.run(
-            self.store.create_group(self.app_id, group_id, group_type, owner, members, max_members, dry_run))
+            self.store.decide(CreateGroup(self.app_id, group_id, group_type, owner, tuple(members), max_members,
+                                          dry_run, HOLD_SECONDS if held else 0)))
         assert (int(result.code), list(result.denied_users)) == (code, denied)
+        assert bool(result.hold_id) == (code == 0 and held and not dry_run)
         if code == 0 and not dry_run:
-            joined = ([owner] if owner and group_type.owner_is_member else []) + members
-            self.groups[group_id] = Group(group_type, owner, max_members, set(joined))
+            joined = list(dict.fromkeys(([owner] if owner and group_type.owner_is_member else []) + members))
+            group = self.groups[group_id] = Group(group_type, owner, max_members, set(joined))
+            if held:
+                self.holds[result.hold_id] = Hold(group_id, True, joined)
+                group.hold = result.hold_id
+                group.held_by = dict.fromkeys(joined, result.hold_id)
+        return multiple(result.hold_id) if result.hold_id else multiple()
 
-    @rule(group_id=GROUP_IDS, users=USER_LISTS, dry_run=st.booleans())
-    def join(self, group_id: str, users: list[str], dry_run: bool) -> None:
+    @rule(target=held_checks, group_id=GROUP_IDS, users=USER_LISTS, dry_run=st.booleans(), held=st.booleans())
+    def join(self, group_id: str, users: list[str], dry_run: bool, held: bool) -> object:
         users = list(dict.fromkeys(users))
         group = self.groups.get(group_id)
         denied: list[str]
+        newcomers: list[str] = []
         if group is None:
             code, denied = 10010, []
         else:
             newcomers = [u for u in users if u not in group.members]
             code, denied = self.admit(group.type, group.max_members, len(group.members), newcomers)
-        result = self.run(self.store.join_group(self.app_id, group_id, users, dry_run))
+        result = self.run(self.store.decide(JoinGroup(self.app_id, group_id, tuple(users), dry_run,
+                                                      HOLD_SECONDS if held else 0)))
         assert (int(result.code), list(result.denied_users)) == (code, denied)
+        assert bool(result.hold_id) == (code == 0 and held and not dry_run)
         if group is not None and code == 0 and not dry_run:
             group.members.update(users)
+            if held:
+                self.holds[result.hold_id] = Hold(group_id, False, newcomers)
+                group.held_by.update(dict.fromkeys(newcomers, result.hold_id))
+        return multiple(result.hold_id) if result.hold_id else multiple()
 
     @rule(group_id=GROUP_IDS, users=USER_LISTS)
     def leave(self, group_id: str, users: list[str]) -> None:
         users = list(dict.fromkeys(users))
         group = self.groups.get(group_id)
-        result = self.run(self.store.leave_group(self.app_id, group_id, users))
+        result = self.run(self.store.decide(LeaveGroup(self.app_id, group_id, tuple(users))))
         if group is None:
             assert int(result.code) == 10010
             return
         assert (int(result.code), result.released) == (0, len(group.members & set(users)))
         group.members -= set(users)
+        for user in users:
+            group.held_by.pop(user, None)
+
+    # Holds (SPEC section 6)
+
+    def nonce(self, hold_id: str) -> str:
+        return self.run(self.store.hold_ids()).read(self.app_id, hold_id)
+
+    def end_hold(self, hold_id: str) -> int:
+        """What the hold still covers goes, as CancelHold and expiry release it; the memberships released."""
+        hold = self.holds[hold_id]
+        group = self.groups.get(hold.group_id)
+        released = 0
+        if group is not None and hold.covers_group and group.hold == hold_id:
+            released = len(group.members)
+            del self.groups[hold.group_id]
+            self.destroyed.append(set(group.members))
+        elif group is not None:
+            for user in hold.users:
+                if group.held_by.get(user) == hold_id:
+                    del group.held_by[user]
+                    group.members.discard(user)
+                    released += 1
+        return released
+
+    @rule(target=held_checks, hold_id=held_checks, index=st.integers(0, 10), held=st.booleans())
+    def rejoin(self, hold_id: str, index: int, held: bool) -> object:
+        """One of a hold's users leaves and joins again at once (a flapping client): the new membership is
+        the new join's, never the old hold's to confirm or release."""
+        hold = self.holds[hold_id]
+        if not hold.users:
+            return multiple()
+        user = hold.users[index % len(hold.users)]
+        self.leave(hold.group_id, [user])
+        return self.join(hold.group_id, [user], False, held)
+
+    @rule(hold_id=held_checks)
+    def confirm(self, hold_id: str) -> None:
+        hold = self.holds[hold_id]
+        answer = self.run(self.store.decide(ConfirmHold(self.app_id, self.nonce(hold_id))))
+        assert answer.confirmed == (hold.state in ("open", "confirmed"))
+        if hold.state != "open":
+            return
+        hold.state = "confirmed"
+        group = self.groups.get(hold.group_id)
+        if group is not None:
+            if group.hold == hold_id:
+                group.hold = ""
+            group.held_by = {user: held for user, held in group.held_by.items() if held != hold_id}
+
+    @rule(hold_id=held_checks)
+    def cancel(self, hold_id: str) -> None:
+        hold = self.holds[hold_id]
+        answer = self.run(self.store.decide(CancelHold(self.app_id, self.nonce(hold_id))))
+        expected = self.end_hold(hold_id) if hold.state == "open" else 0
+        assert (int(answer.code), answer.released) == (0, expected)
+        if hold.state == "open":
+            hold.state = "cancelled"
+
+    @rule(hold_id=held_checks)
+    def expire(self, hold_id: str) -> None:
+        """The hold's end moves to a moment past: the release worker must release it like CancelHold."""
+        if self.holds[hold_id].state != "open":
+            return
+        nonce = self.nonce(hold_id)
+        self.run(self.redis.execute("HSET", self.keys.hold(nonce), "exp", 1))
+        self.run(self.redis.execute("ZADD", self.keys.hold_expiries, 1, nonce))
+        self.end_hold(hold_id)
+        self.holds[hold_id].state = "expired"
+        # Any worker finds it: the app is due at the latest when its first open hold was to end, so a
+        # worker is asked to look now, as a hold ending sooner than those would ask (queue_release).
+        self.run(self.store.queue_release(self.app_id))
+        self.run(self.release_worker.release_pending())
+        assert not self.run(self.store.decide(ConfirmHold(self.app_id, nonce))).confirmed
 
     @rule(group_id=GROUP_IDS)
     def destroy(self, group_id: str) -> None:
@@ -166,6 +283,18 @@ class ChecksModel(RuleBasedStateMachine):
     @rule()
     def release(self) -> None:
         self.run(self.release_worker.release_pending())
+
+    @invariant()
+    def holds_match(self) -> None:
+        """Held counts are exactly what the model's open holds still cover: never negative, never stale."""
+        usage = self.run(self.store.usage(self.app_id, None, None))
+        open_holds = [hold for hold in self.holds.values() if hold.state == "open"]
+        held_groups = [g for g in self.groups.values() if g.hold]
+        assert (usage.held.holds, usage.held.groups, usage.held.av_rooms, usage.held.memberships) == (
+            len(open_holds), len(held_groups), sum(g.type is GroupType.AVCHATROOM for g in held_groups),
+            sum(len(g.held_by) for g in self.groups.values()))
+        for group_id, group in self.groups.items():
+            assert self.run(self.store.usage(self.app_id, None, group_id)).held_group_members == len(group.held_by)
 
     @invariant()
     def counts_match(self) -> None:

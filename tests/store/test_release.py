@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from harness import ClusterProcess, RedisProcess
 from imlimits_server.core import plans
-from imlimits_server.core.checks import GroupType
+from imlimits_server.core.checks import CreateGroup, GroupType, JoinGroup
 from imlimits_server.release_worker import ReleaseWorker
 from imlimits_server.store.connections import connect
 from imlimits_server.store.keys import RELEASE_QUEUE_KEY, AppKeys
@@ -39,9 +39,9 @@ async def _new_app(store: RedisStore) -> int:
 
 async def _group(store: RedisStore, app_id: int, group_id: str, users: list[str]) -> None:
     users = list(dict.fromkeys(users))  # as the service passes them: repeats count once
-    assert (await store.create_group(app_id, group_id, GroupType.COMMUNITY, "", [], 0, False)).allowed
+    assert (await store.decide(CreateGroup(app_id, group_id, GroupType.COMMUNITY, "", (), 0, False))).allowed
     for start in range(0, len(users), 500):
-        assert (await store.join_group(app_id, group_id, users[start:start + 500], False)).allowed
+        assert (await store.decide(JoinGroup(app_id, group_id, tuple(users[start:start + 500]), False))).allowed
 
 
 async def _counts(store: RedisStore, app_id: int) -> dict[str, int]:
@@ -103,11 +103,12 @@ def test_a_tombstone_is_never_made_under_a_sealed_queue_number(redis_server: Red
         keys = AppKeys(app_id)
         await _group(store, app_id, "big", [f"u{i}" for i in range(BATCH + 1)])
         queued = await store.queue_release(app_id)
-        assert await store.release_batch(app_id, "a-worker", 500, queued) == -1  # nothing left: seals `queued`
+        assert (await store.release_batch(app_id, "a-worker", 500, queued)).state == "sealed"  # nothing left
         await store.release_done(app_id, queued)  # (or another test's server did it first)
         refused = await store._run(
             "destroy_group", [keys.limits, keys.counts, keys.user_counts, keys.group("big"), keys.members("big"),
-                              keys.group_index, keys.draining, keys.tombstone("t"), keys.release_sealed],
+                              keys.group_index, keys.draining, keys.tombstone("t"), keys.release_sealed,
+                              keys.held_members("big"), keys.release_schedule],
             [BATCH, "big", queued])
         assert refused == [0, BATCH + 1, -1]  # "queue first": nothing changed
         assert (await store.usage(app_id, None, "big")).group_members == BATCH + 1

@@ -61,6 +61,8 @@ class CreateGroupRequest(_message.Message):
     MEMBERS_FIELD_NUMBER: _builtins.int
     MAX_MEMBERS_FIELD_NUMBER: _builtins.int
     DRY_RUN_FIELD_NUMBER: _builtins.int
+    HOLD_SECONDS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     app_id: _builtins.int
     group_id: _builtins.str
     type: Global___GroupType.ValueType
@@ -69,6 +71,10 @@ class CreateGroupRequest(_message.Message):
     max_members: _builtins.int
     """the group's own cap; 0 follows the plan"""
     dry_run: _builtins.bool
+    hold_seconds: _builtins.int
+    """1..3600: what is admitted is held until confirmed (docs/holds.md)"""
+    request_id: _builtins.str
+    """with hold_seconds: a retry with the same id answers the first attempt's hold"""
     @_builtins.property
     def members(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """initial members besides the owner"""
@@ -83,10 +89,12 @@ class CreateGroupRequest(_message.Message):
         members: _abc.Iterable[_builtins.str] | None = ...,
         max_members: _builtins.int = ...,
         dry_run: _builtins.bool = ...,
+        hold_seconds: _builtins.int = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["app_id", b"app_id", "dry_run", b"dry_run", "group_id", b"group_id", "max_members", b"max_members", "members", b"members", "owner", b"owner", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["app_id", b"app_id", "dry_run", b"dry_run", "group_id", b"group_id", "hold_seconds", b"hold_seconds", "max_members", b"max_members", "members", b"members", "owner", b"owner", "request_id", b"request_id", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -100,10 +108,14 @@ class CreateRoomRequest(_message.Message):
     ROOM_ID_FIELD_NUMBER: _builtins.int
     OWNER_FIELD_NUMBER: _builtins.int
     DRY_RUN_FIELD_NUMBER: _builtins.int
+    HOLD_SECONDS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     app_id: _builtins.int
     room_id: _builtins.str
     owner: _builtins.str
     dry_run: _builtins.bool
+    hold_seconds: _builtins.int
+    request_id: _builtins.str
     def __init__(
         self,
         *,
@@ -111,10 +123,12 @@ class CreateRoomRequest(_message.Message):
         room_id: _builtins.str = ...,
         owner: _builtins.str = ...,
         dry_run: _builtins.bool = ...,
+        hold_seconds: _builtins.int = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["app_id", b"app_id", "dry_run", b"dry_run", "owner", b"owner", "room_id", b"room_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["app_id", b"app_id", "dry_run", b"dry_run", "hold_seconds", b"hold_seconds", "owner", b"owner", "request_id", b"request_id", "room_id", b"room_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -128,9 +142,13 @@ class JoinGroupRequest(_message.Message):
     GROUP_ID_FIELD_NUMBER: _builtins.int
     USERS_FIELD_NUMBER: _builtins.int
     DRY_RUN_FIELD_NUMBER: _builtins.int
+    HOLD_SECONDS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     app_id: _builtins.int
     group_id: _builtins.str
     dry_run: _builtins.bool
+    hold_seconds: _builtins.int
+    request_id: _builtins.str
     @_builtins.property
     def users(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -140,10 +158,12 @@ class JoinGroupRequest(_message.Message):
         group_id: _builtins.str = ...,
         users: _abc.Iterable[_builtins.str] | None = ...,
         dry_run: _builtins.bool = ...,
+        hold_seconds: _builtins.int = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["app_id", b"app_id", "dry_run", b"dry_run", "group_id", b"group_id", "users", b"users"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["app_id", b"app_id", "dry_run", b"dry_run", "group_id", b"group_id", "hold_seconds", b"hold_seconds", "request_id", b"request_id", "users", b"users"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -161,6 +181,7 @@ class CheckResponse(_message.Message):
     DENIED_USERS_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
     CURRENT_FIELD_NUMBER: _builtins.int
+    HOLD_ID_FIELD_NUMBER: _builtins.int
     code: _builtins.int
     """0 admitted, else the IM error code"""
     info: _builtins.str
@@ -170,6 +191,8 @@ class CheckResponse(_message.Message):
     """the refusing limit"""
     current: _builtins.int
     """the count compared with it"""
+    hold_id: _builtins.str
+    """an admitted check with hold_seconds: confirm or cancel it with this"""
     @_builtins.property
     def denied_users(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """with 10037: every user refused"""
@@ -183,14 +206,90 @@ class CheckResponse(_message.Message):
         denied_users: _abc.Iterable[_builtins.str] | None = ...,
         limit: _builtins.int = ...,
         current: _builtins.int = ...,
+        hold_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed", b"allowed", "code", b"code", "current", b"current", "denied_users", b"denied_users", "info", b"info", "limit", b"limit"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed", b"allowed", "code", b"code", "current", b"current", "denied_users", b"denied_users", "hold_id", b"hold_id", "info", b"info", "limit", b"limit"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CheckResponse: _TypeAlias = CheckResponse  # noqa: Y015
+
+@_typing.final
+class ConfirmHoldRequest(_message.Message):
+    """Holds (docs/holds.md): a held check's items count like any others until
+    they are confirmed, cancelled, or expire hold_seconds after the check.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APP_ID_FIELD_NUMBER: _builtins.int
+    HOLD_ID_FIELD_NUMBER: _builtins.int
+    app_id: _builtins.int
+    hold_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        app_id: _builtins.int = ...,
+        hold_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["app_id", b"app_id", "hold_id", b"hold_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmHoldRequest: _TypeAlias = ConfirmHoldRequest  # noqa: Y015
+
+@_typing.final
+class CancelHoldRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APP_ID_FIELD_NUMBER: _builtins.int
+    HOLD_ID_FIELD_NUMBER: _builtins.int
+    app_id: _builtins.int
+    hold_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        app_id: _builtins.int = ...,
+        hold_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["app_id", b"app_id", "hold_id", b"hold_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelHoldRequest: _TypeAlias = CancelHoldRequest  # noqa: Y015
+
+@_typing.final
+class HoldResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    INFO_FIELD_NUMBER: _builtins.int
+    CONFIRMED_FIELD_NUMBER: _builtins.int
+    code: _builtins.int
+    """0, or 60016 for a deactivated app"""
+    info: _builtins.str
+    confirmed: _builtins.bool
+    """false: the hold had been cancelled or had expired, nothing is confirmed"""
+    def __init__(
+        self,
+        *,
+        code: _builtins.int = ...,
+        info: _builtins.str = ...,
+        confirmed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "confirmed", b"confirmed", "info", b"info"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HoldResponse: _TypeAlias = HoldResponse  # noqa: Y015
 
 @_typing.final
 class LeaveGroupRequest(_message.Message):
@@ -307,6 +406,11 @@ class Usage(_message.Message):
     LIMITS_FIELD_NUMBER: _builtins.int
     USER_GROUPS_FIELD_NUMBER: _builtins.int
     GROUP_MEMBERS_FIELD_NUMBER: _builtins.int
+    HOLDS_FIELD_NUMBER: _builtins.int
+    HELD_GROUPS_FIELD_NUMBER: _builtins.int
+    HELD_AV_ROOMS_FIELD_NUMBER: _builtins.int
+    HELD_MEMBERSHIPS_FIELD_NUMBER: _builtins.int
+    HELD_GROUP_MEMBERS_FIELD_NUMBER: _builtins.int
     av_rooms: _builtins.int
     """AV chat rooms that exist now"""
     groups: _builtins.int
@@ -314,6 +418,16 @@ class Usage(_message.Message):
     user_groups: _builtins.int
     """set when user was asked for"""
     group_members: _builtins.int
+    """set when group_id was asked for"""
+    holds: _builtins.int
+    """Held (not yet confirmed) items, already included in the counts above.
+    holds neither confirmed, cancelled nor expired
+    """
+    held_groups: _builtins.int
+    """groups created by a held check (AV chat rooms included)"""
+    held_av_rooms: _builtins.int
+    held_memberships: _builtins.int
+    held_group_members: _builtins.int
     """set when group_id was asked for"""
     @_builtins.property
     def limits(self) -> _plan_pb2.Limits: ...
@@ -325,17 +439,26 @@ class Usage(_message.Message):
         limits: _plan_pb2.Limits | None = ...,
         user_groups: _builtins.int | None = ...,
         group_members: _builtins.int | None = ...,
+        holds: _builtins.int = ...,
+        held_groups: _builtins.int = ...,
+        held_av_rooms: _builtins.int = ...,
+        held_memberships: _builtins.int = ...,
+        held_group_members: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_group_members", b"_group_members", "_user_groups", b"_user_groups", "group_members", b"group_members", "limits", b"limits", "user_groups", b"user_groups"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_group_members", b"_group_members", "_held_group_members", b"_held_group_members", "_user_groups", b"_user_groups", "group_members", b"group_members", "held_group_members", b"held_group_members", "limits", b"limits", "user_groups", b"user_groups"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_group_members", b"_group_members", "_user_groups", b"_user_groups", "av_rooms", b"av_rooms", "group_members", b"group_members", "groups", b"groups", "limits", b"limits", "user_groups", b"user_groups"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_group_members", b"_group_members", "_held_group_members", b"_held_group_members", "_user_groups", b"_user_groups", "av_rooms", b"av_rooms", "group_members", b"group_members", "groups", b"groups", "held_av_rooms", b"held_av_rooms", "held_group_members", b"held_group_members", "held_groups", b"held_groups", "held_memberships", b"held_memberships", "holds", b"holds", "limits", b"limits", "user_groups", b"user_groups"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__group_members: _TypeAlias = _typing.Literal["group_members"]  # noqa: Y015
     _WhichOneofArgType__group_members: _TypeAlias = _typing.Literal["_group_members", b"_group_members"]  # noqa: Y015
+    _WhichOneofReturnType__held_group_members: _TypeAlias = _typing.Literal["held_group_members"]  # noqa: Y015
+    _WhichOneofArgType__held_group_members: _TypeAlias = _typing.Literal["_held_group_members", b"_held_group_members"]  # noqa: Y015
     _WhichOneofReturnType__user_groups: _TypeAlias = _typing.Literal["user_groups"]  # noqa: Y015
     _WhichOneofArgType__user_groups: _TypeAlias = _typing.Literal["_user_groups", b"_user_groups"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__group_members) -> _WhichOneofReturnType__group_members | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__held_group_members) -> _WhichOneofReturnType__held_group_members | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__user_groups) -> _WhichOneofReturnType__user_groups | None: ...
 
@@ -402,6 +525,10 @@ class VerifyUsageResponse(_message.Message):
     REPAIRED_FIELD_NUMBER: _builtins.int
     PENDING_GROUPS_FIELD_NUMBER: _builtins.int
     PENDING_RELEASES_FIELD_NUMBER: _builtins.int
+    HOLDS_FIELD_NUMBER: _builtins.int
+    HELD_GROUPS_FIELD_NUMBER: _builtins.int
+    HELD_AV_ROOMS_FIELD_NUMBER: _builtins.int
+    HELD_MEMBERSHIPS_FIELD_NUMBER: _builtins.int
     groups: _builtins.int
     """groups that exist"""
     users: _builtins.int
@@ -412,6 +539,11 @@ class VerifyUsageResponse(_message.Message):
     of the destroy), and those memberships: counted until released, not drift.
     """
     pending_releases: _builtins.int
+    holds: _builtins.int
+    """Held items (docs/holds.md): counted like confirmed ones, never drift; repair leaves them as they are."""
+    held_groups: _builtins.int
+    held_av_rooms: _builtins.int
+    held_memberships: _builtins.int
     @_builtins.property
     def drifts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Drift]:
         """counts that differed (and, with repair, were fixed)"""
@@ -425,10 +557,14 @@ class VerifyUsageResponse(_message.Message):
         repaired: _builtins.bool = ...,
         pending_groups: _builtins.int = ...,
         pending_releases: _builtins.int = ...,
+        holds: _builtins.int = ...,
+        held_groups: _builtins.int = ...,
+        held_av_rooms: _builtins.int = ...,
+        held_memberships: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["drifts", b"drifts", "groups", b"groups", "pending_groups", b"pending_groups", "pending_releases", b"pending_releases", "repaired", b"repaired", "users", b"users"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["drifts", b"drifts", "groups", b"groups", "held_av_rooms", b"held_av_rooms", "held_groups", b"held_groups", "held_memberships", b"held_memberships", "holds", b"holds", "pending_groups", b"pending_groups", "pending_releases", b"pending_releases", "repaired", b"repaired", "users", b"users"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -448,6 +584,8 @@ class Check(_message.Message):
     JOIN_GROUP_FIELD_NUMBER: _builtins.int
     LEAVE_GROUP_FIELD_NUMBER: _builtins.int
     DESTROY_GROUP_FIELD_NUMBER: _builtins.int
+    CONFIRM_HOLD_FIELD_NUMBER: _builtins.int
+    CANCEL_HOLD_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def create_group(self) -> Global___CreateGroupRequest: ...
     @_builtins.property
@@ -458,6 +596,10 @@ class Check(_message.Message):
     def leave_group(self) -> Global___LeaveGroupRequest: ...
     @_builtins.property
     def destroy_group(self) -> Global___DestroyGroupRequest: ...
+    @_builtins.property
+    def confirm_hold(self) -> Global___ConfirmHoldRequest: ...
+    @_builtins.property
+    def cancel_hold(self) -> Global___CancelHoldRequest: ...
     def __init__(
         self,
         *,
@@ -466,12 +608,14 @@ class Check(_message.Message):
         join_group: Global___JoinGroupRequest | None = ...,
         leave_group: Global___LeaveGroupRequest | None = ...,
         destroy_group: Global___DestroyGroupRequest | None = ...,
+        confirm_hold: Global___ConfirmHoldRequest | None = ...,
+        cancel_hold: Global___CancelHoldRequest | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_group", b"create_group", "create_room", b"create_room", "destroy_group", b"destroy_group", "join_group", b"join_group", "kind", b"kind", "leave_group", b"leave_group"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cancel_hold", b"cancel_hold", "confirm_hold", b"confirm_hold", "create_group", b"create_group", "create_room", b"create_room", "destroy_group", b"destroy_group", "join_group", b"join_group", "kind", b"kind", "leave_group", b"leave_group"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_group", b"create_group", "create_room", b"create_room", "destroy_group", b"destroy_group", "join_group", b"join_group", "kind", b"kind", "leave_group", b"leave_group"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_hold", b"cancel_hold", "confirm_hold", b"confirm_hold", "create_group", b"create_group", "create_room", b"create_room", "destroy_group", b"destroy_group", "join_group", b"join_group", "kind", b"kind", "leave_group", b"leave_group"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["create_group", "create_room", "join_group", "leave_group", "destroy_group"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["create_group", "create_room", "join_group", "leave_group", "destroy_group", "confirm_hold", "cancel_hold"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -484,17 +628,22 @@ class CheckResult(_message.Message):
     CHECK_FIELD_NUMBER: _builtins.int
     RELEASE_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    HOLD_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def check(self) -> Global___CheckResponse:
         """answers create_group, create_room, join_group"""
 
     @_builtins.property
     def release(self) -> Global___ReleaseResponse:
-        """answers leave_group, destroy_group"""
+        """answers leave_group, destroy_group, cancel_hold"""
 
     @_builtins.property
     def error(self) -> _status_pb2.Status:
         """the gRPC status the unary RPC would have answered"""
+
+    @_builtins.property
+    def hold(self) -> Global___HoldResponse:
+        """answers confirm_hold"""
 
     def __init__(
         self,
@@ -502,12 +651,13 @@ class CheckResult(_message.Message):
         check: Global___CheckResponse | None = ...,
         release: Global___ReleaseResponse | None = ...,
         error: _status_pb2.Status | None = ...,
+        hold: Global___HoldResponse | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["check", b"check", "error", b"error", "release", b"release", "result", b"result"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["check", b"check", "error", b"error", "hold", b"hold", "release", b"release", "result", b"result"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["check", b"check", "error", b"error", "release", b"release", "result", b"result"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["check", b"check", "error", b"error", "hold", b"hold", "release", b"release", "result", b"result"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["check", "release", "error"]  # noqa: Y015
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["check", "release", "error", "hold"]  # noqa: Y015
     _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
 

@@ -67,6 +67,16 @@ class LimitServiceStub:
                 request_serializer=imlimits_dot_v1_dot_limit__pb2.DestroyGroupRequest.SerializeToString,
                 response_deserializer=imlimits_dot_v1_dot_limit__pb2.ReleaseResponse.FromString,
                 _registered_method=True)
+        self.ConfirmHold = channel.unary_unary(
+                '/imlimits.v1.LimitService/ConfirmHold',
+                request_serializer=imlimits_dot_v1_dot_limit__pb2.ConfirmHoldRequest.SerializeToString,
+                response_deserializer=imlimits_dot_v1_dot_limit__pb2.HoldResponse.FromString,
+                _registered_method=True)
+        self.CancelHold = channel.unary_unary(
+                '/imlimits.v1.LimitService/CancelHold',
+                request_serializer=imlimits_dot_v1_dot_limit__pb2.CancelHoldRequest.SerializeToString,
+                response_deserializer=imlimits_dot_v1_dot_limit__pb2.ReleaseResponse.FromString,
+                _registered_method=True)
         self.GetUsage = channel.unary_unary(
                 '/imlimits.v1.LimitService/GetUsage',
                 request_serializer=imlimits_dot_v1_dot_limit__pb2.GetUsageRequest.SerializeToString,
@@ -145,6 +155,20 @@ class LimitServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ConfirmHold(self, request, context):
+        """Makes what a hold still covers permanent; false when it had been cancelled or had expired.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelHold(self, request, context):
+        """Releases at once what a hold still covers; a held group is destroyed as by DestroyGroup.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetUsage(self, request, context):
         """Counts and the limits enforced now; NOT_FOUND for an unknown group.
         """
@@ -209,6 +233,16 @@ def add_LimitServiceServicer_to_server(servicer, server):
             'DestroyGroup': grpc.unary_unary_rpc_method_handler(
                     servicer.DestroyGroup,
                     request_deserializer=imlimits_dot_v1_dot_limit__pb2.DestroyGroupRequest.FromString,
+                    response_serializer=imlimits_dot_v1_dot_limit__pb2.ReleaseResponse.SerializeToString,
+            ),
+            'ConfirmHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmHold,
+                    request_deserializer=imlimits_dot_v1_dot_limit__pb2.ConfirmHoldRequest.FromString,
+                    response_serializer=imlimits_dot_v1_dot_limit__pb2.HoldResponse.SerializeToString,
+            ),
+            'CancelHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelHold,
+                    request_deserializer=imlimits_dot_v1_dot_limit__pb2.CancelHoldRequest.FromString,
                     response_serializer=imlimits_dot_v1_dot_limit__pb2.ReleaseResponse.SerializeToString,
             ),
             'GetUsage': grpc.unary_unary_rpc_method_handler(
@@ -384,6 +418,60 @@ class LimitService:
             target,
             '/imlimits.v1.LimitService/DestroyGroup',
             imlimits_dot_v1_dot_limit__pb2.DestroyGroupRequest.SerializeToString,
+            imlimits_dot_v1_dot_limit__pb2.ReleaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imlimits.v1.LimitService/ConfirmHold',
+            imlimits_dot_v1_dot_limit__pb2.ConfirmHoldRequest.SerializeToString,
+            imlimits_dot_v1_dot_limit__pb2.HoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imlimits.v1.LimitService/CancelHold',
+            imlimits_dot_v1_dot_limit__pb2.CancelHoldRequest.SerializeToString,
             imlimits_dot_v1_dot_limit__pb2.ReleaseResponse.FromString,
             options,
             channel_credentials,

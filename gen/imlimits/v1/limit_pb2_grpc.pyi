@@ -53,6 +53,10 @@ class LimitServiceStub:
     """Releases memberships; leaving twice releases once."""
     DestroyGroup: _grpc.UnaryUnaryMultiCallable[_limit_pb2.DestroyGroupRequest, _limit_pb2.ReleaseResponse]
     """Stops the group admitting at once; its memberships are released in bounded batches."""
+    ConfirmHold: _grpc.UnaryUnaryMultiCallable[_limit_pb2.ConfirmHoldRequest, _limit_pb2.HoldResponse]
+    """Makes what a hold still covers permanent; false when it had been cancelled or had expired."""
+    CancelHold: _grpc.UnaryUnaryMultiCallable[_limit_pb2.CancelHoldRequest, _limit_pb2.ReleaseResponse]
+    """Releases at once what a hold still covers; a held group is destroyed as by DestroyGroup."""
     GetUsage: _grpc.UnaryUnaryMultiCallable[_limit_pb2.GetUsageRequest, _limit_pb2.Usage]
     """Counts and the limits enforced now; NOT_FOUND for an unknown group."""
     VerifyUsage: _grpc.UnaryUnaryMultiCallable[_limit_pb2.VerifyUsageRequest, _limit_pb2.VerifyUsageResponse]
@@ -85,6 +89,10 @@ class LimitServiceAsyncStub(LimitServiceStub):
     """Releases memberships; leaving twice releases once."""
     DestroyGroup: _aio.UnaryUnaryMultiCallable[_limit_pb2.DestroyGroupRequest, _limit_pb2.ReleaseResponse]  # type: ignore[assignment]
     """Stops the group admitting at once; its memberships are released in bounded batches."""
+    ConfirmHold: _aio.UnaryUnaryMultiCallable[_limit_pb2.ConfirmHoldRequest, _limit_pb2.HoldResponse]  # type: ignore[assignment]
+    """Makes what a hold still covers permanent; false when it had been cancelled or had expired."""
+    CancelHold: _aio.UnaryUnaryMultiCallable[_limit_pb2.CancelHoldRequest, _limit_pb2.ReleaseResponse]  # type: ignore[assignment]
+    """Releases at once what a hold still covers; a held group is destroyed as by DestroyGroup."""
     GetUsage: _aio.UnaryUnaryMultiCallable[_limit_pb2.GetUsageRequest, _limit_pb2.Usage]  # type: ignore[assignment]
     """Counts and the limits enforced now; NOT_FOUND for an unknown group."""
     VerifyUsage: _aio.UnaryUnaryMultiCallable[_limit_pb2.VerifyUsageRequest, _limit_pb2.VerifyUsageResponse]  # type: ignore[assignment]
@@ -144,6 +152,22 @@ class LimitServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_limit_pb2.ReleaseResponse, _abc.Awaitable[_limit_pb2.ReleaseResponse]]:
         """Stops the group admitting at once; its memberships are released in bounded batches."""
+
+    @_abc_1.abstractmethod
+    def ConfirmHold(
+        self,
+        request: _limit_pb2.ConfirmHoldRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_limit_pb2.HoldResponse, _abc.Awaitable[_limit_pb2.HoldResponse]]:
+        """Makes what a hold still covers permanent; false when it had been cancelled or had expired."""
+
+    @_abc_1.abstractmethod
+    def CancelHold(
+        self,
+        request: _limit_pb2.CancelHoldRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_limit_pb2.ReleaseResponse, _abc.Awaitable[_limit_pb2.ReleaseResponse]]:
+        """Releases at once what a hold still covers; a held group is destroyed as by DestroyGroup."""
 
     @_abc_1.abstractmethod
     def GetUsage(

@@ -45,6 +45,8 @@ class CheckResult:
     limit: int = 0
     current: int = 0
     denied_users: tuple[str, ...] = ()
+    hold_id: str = ""  # an admitted held check's hold (docs/holds.md)
+    hold_opened: bool = False  # this call opened the hold (not a retry that found it)
 
     @property
     def allowed(self) -> bool:
@@ -93,6 +95,39 @@ def _members(count: int) -> str:
 class ReleaseResult:
     code: ImCode
     released: int = 0
+    hold_cancelled: bool = False  # a CancelHold that closed its hold (not one already ended)
+
+
+@dataclass(frozen=True)
+class HoldResult:
+    """ConfirmHold's answer: `confirmed` false when the hold had been cancelled or had ended."""
+
+    code: ImCode
+    confirmed: bool = False
+    # False when the hold's outcome is no longer kept (it ended long ago): then it is not confirmed either.
+    known: bool = True
+    confirmed_now: bool = False  # this call confirmed it (not a repeat)
+
+    def info(self) -> str:
+        if self.code is not ImCode.OK:
+            return CheckResult(self.code).info()
+        if self.confirmed:
+            return "confirmed: what the hold covered is counted for good"
+        if not self.known:
+            return ("not confirmed: this hold ended long ago and its outcome is no longer kept; "
+                    "check again before acting")
+        return ("not confirmed: the hold was cancelled or had expired, so nothing of it is counted; "
+                "undo the act or check again")
+
+
+@dataclass(frozen=True)
+class Held:
+    """What is held now, apart from what is confirmed (already included in the usual counts)."""
+
+    holds: int = 0
+    groups: int = 0
+    av_rooms: int = 0
+    memberships: int = 0
 
 
 @dataclass(frozen=True)
@@ -102,6 +137,8 @@ class UsageResult:
     groups: int
     user_groups: int | None
     group_members: int | None
+    held: Held = Held()
+    held_group_members: int | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +160,7 @@ class Verification:
     # released yet, and those memberships: still counted, about to be released.
     pending_groups: int = 0
     pending_releases: int = 0
+    held: Held = Held()
 
 
 # The checks as requests, once validated: what Batch and Stream carry, and what the store decides.
@@ -139,6 +177,8 @@ class CreateGroup:
     members: tuple[str, ...]
     max_members: int
     dry_run: bool
+    hold_seconds: int = 0  # 0: no hold; else what is admitted is held that long (docs/holds.md)
+    request_id: str = ""  # with a hold: a retry with the same id answers the first attempt's hold
 
 
 @dataclass(frozen=True)
@@ -147,6 +187,8 @@ class JoinGroup:
     group_id: str
     users: tuple[str, ...]
     dry_run: bool
+    hold_seconds: int = 0
+    request_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -162,4 +204,18 @@ class DestroyGroup:
     group_id: str
 
 
-Check = CreateGroup | JoinGroup | LeaveGroup | DestroyGroup
+@dataclass(frozen=True)
+class ConfirmHold:
+    """`nonce` names the hold inside its app; the caller's hold_id was checked to be one this deployment issued."""
+
+    app_id: int
+    nonce: str
+
+
+@dataclass(frozen=True)
+class CancelHold:
+    app_id: int
+    nonce: str
+
+
+Check = CreateGroup | JoinGroup | LeaveGroup | DestroyGroup | ConfirmHold | CancelHold

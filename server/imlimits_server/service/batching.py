@@ -11,7 +11,7 @@ from google.rpc import code_pb2
 from imlimits.v1 import limit_pb2
 from imlimits_server.core.checks import Check
 from imlimits_server.core.errors import InvalidArgument
-from imlimits_server.metrics import BATCHED_CHECKS, CHECKS_PER_BATCH
+from imlimits_server.metrics import BATCHED_CHECKS, CHECKS_PER_BATCH, count_hold_event
 from imlimits_server.service import convert
 from imlimits_server.service.errors import check_status
 from imlimits_server.store.redis_store import RedisStore
@@ -29,15 +29,19 @@ async def decide(store: RedisStore, messages: Sequence[limit_pb2.Check], rpc: st
     answers: list[limit_pb2.CheckResult | None] = [None] * len(messages)
     valid: list[Check] = []
     positions: list[int] = []
+    hold_ids = await store.hold_ids()
     for position, message in enumerate(messages):
         try:
-            valid.append(convert.check(message))
+            valid.append(convert.check(message, hold_ids))
             positions.append(position)
         except InvalidArgument as error:
             answers[position] = convert.check_result(check_status(error))
     for position, decided in zip(positions, await store.decide_all(valid), strict=True):
-        answers[position] = convert.check_result(check_status(decided) if isinstance(decided, Exception)
-                                                 else decided)
+        if isinstance(decided, Exception):
+            answers[position] = convert.check_result(check_status(decided))
+            continue
+        count_hold_event(decided)
+        answers[position] = convert.check_result(decided)
     results = [answer for answer in answers if answer is not None]
     _count(messages, results, rpc)
     return results
@@ -99,6 +103,6 @@ def _outcome(result: limit_pb2.CheckResult) -> str:
     which = result.WhichOneof("result")
     if which == "error":
         return str(code_pb2.Code.Name(result.error.code))
-    code = result.check.code if which == "check" else result.release.code
+    code = {"check": result.check.code, "release": result.release.code, "hold": result.hold.code}[which or "check"]
     return "OK" if code == 0 else str(code)
 

@@ -10,18 +10,24 @@ from google.rpc import status_pb2
 from imlimits.v1 import limit_pb2, plan_pb2
 from imlimits_server.core.billing import Bill
 from imlimits_server.core.checks import (
+    CancelHold,
     Check,
     CheckResult,
+    ConfirmHold,
     CreateGroup,
     DestroyGroup,
     GroupType,
+    Held,
+    HoldResult,
     JoinGroup,
     LeaveGroup,
     ReleaseResult,
+    UsageResult,
     Verification,
 )
 from imlimits_server.core.editions import Edition, Limits
 from imlimits_server.core.errors import InvalidArgument
+from imlimits_server.core.holds import HoldIds
 from imlimits_server.core.plans import AppState, PlanChange
 from imlimits_server.service import validation
 
@@ -109,7 +115,12 @@ def check_response(result: CheckResult) -> limit_pb2.CheckResponse:
         denied_users=result.denied_users,
         limit=result.limit,
         current=result.current,
+        hold_id=result.hold_id,
     )
+
+
+def hold_response(result: HoldResult) -> limit_pb2.HoldResponse:
+    return limit_pb2.HoldResponse(code=int(result.code), info=result.info(), confirmed=result.confirmed)
 
 
 def release_response(result: ReleaseResult) -> limit_pb2.ReleaseResponse:
@@ -128,11 +139,23 @@ def bill(value: Bill) -> plan_pb2.Bill:
     )
 
 
+def _held(value: Held) -> dict[str, int]:
+    return {"holds": value.holds, "held_groups": value.groups, "held_av_rooms": value.av_rooms,
+            "held_memberships": value.memberships}
+
+
+def usage(value: UsageResult) -> limit_pb2.Usage:
+    return limit_pb2.Usage(av_rooms=value.av_rooms, groups=value.groups, limits=limits(value.limits),
+                           user_groups=value.user_groups, group_members=value.group_members,
+                           held_group_members=value.held_group_members, **_held(value.held))
+
+
 def verification(value: Verification) -> limit_pb2.VerifyUsageResponse:
     return limit_pb2.VerifyUsageResponse(
         groups=value.groups, users=value.users, repaired=value.repaired, pending_groups=value.pending_groups,
         pending_releases=value.pending_releases,
-        drifts=[limit_pb2.Drift(subject=d.subject, recorded=d.recorded, actual=d.actual) for d in value.drifts])
+        drifts=[limit_pb2.Drift(subject=d.subject, recorded=d.recorded, actual=d.actual) for d in value.drifts],
+        **_held(value.held))
 
 
 # Check requests, validated: the unary RPCs and Batch/Stream share these, so each rule is written once.
@@ -147,6 +170,7 @@ def create_group(request: limit_pb2.CreateGroupRequest) -> CreateGroup:
         tuple(validation.users("members", request.members, allow_empty=True)),
         request.max_members,
         request.dry_run,
+        *validation.hold(request.hold_seconds, request.request_id),
     )
 
 
@@ -159,12 +183,14 @@ def create_room(request: limit_pb2.CreateRoomRequest) -> CreateGroup:
         (),
         0,
         request.dry_run,
+        *validation.hold(request.hold_seconds, request.request_id),
     )
 
 
 def join_group(request: limit_pb2.JoinGroupRequest) -> JoinGroup:
     return JoinGroup(validation.app_id(request.app_id), validation.group_id("group_id", request.group_id),
-                     tuple(validation.users("users", request.users)), request.dry_run)
+                     tuple(validation.users("users", request.users)), request.dry_run,
+                     *validation.hold(request.hold_seconds, request.request_id))
 
 
 def leave_group(request: limit_pb2.LeaveGroupRequest) -> LeaveGroup:
@@ -176,28 +202,44 @@ def destroy_group(request: limit_pb2.DestroyGroupRequest) -> DestroyGroup:
     return DestroyGroup(validation.app_id(request.app_id), validation.group_id("group_id", request.group_id))
 
 
+def confirm_hold(request: limit_pb2.ConfirmHoldRequest, hold_ids: HoldIds) -> ConfirmHold:
+    app = validation.app_id(request.app_id)
+    return ConfirmHold(app, hold_ids.read(app, request.hold_id))
+
+
+def cancel_hold(request: limit_pb2.CancelHoldRequest, hold_ids: HoldIds) -> CancelHold:
+    app = validation.app_id(request.app_id)
+    return CancelHold(app, hold_ids.read(app, request.hold_id))
+
+
 _CHECK_KINDS = {
     "create_group": create_group, "create_room": create_room, "join_group": join_group,
     "leave_group": leave_group, "destroy_group": destroy_group,
 }
+_HOLD_KINDS = {"confirm_hold": confirm_hold, "cancel_hold": cancel_hold}
 # The unary RPC each kind of a batched check stands for (metrics are labelled by it).
 CHECK_RPCS = {
     "create_group": "CreateGroup", "create_room": "CreateRoom", "join_group": "JoinGroup",
-    "leave_group": "LeaveGroup", "destroy_group": "DestroyGroup",
+    "leave_group": "LeaveGroup", "destroy_group": "DestroyGroup", "confirm_hold": "ConfirmHold",
+    "cancel_hold": "CancelHold",
 }
 
 
-def check(message: limit_pb2.Check) -> Check:
+def check(message: limit_pb2.Check, hold_ids: HoldIds) -> Check:
     """A batched check, validated exactly as its unary RPC's request."""
     kind = message.WhichOneof("kind")
     if kind is None:
-        raise InvalidArgument("kind", "must be one of " + ", ".join(_CHECK_KINDS))
+        raise InvalidArgument("kind", "must be one of " + ", ".join(CHECK_RPCS))
+    if kind in _HOLD_KINDS:
+        return _HOLD_KINDS[kind](getattr(message, kind), hold_ids)  # type: ignore[no-any-return, operator]
     return _CHECK_KINDS[kind](getattr(message, kind))  # type: ignore[no-any-return, operator]
 
 
-def check_result(answer: CheckResult | ReleaseResult | status_pb2.Status) -> limit_pb2.CheckResult:
+def check_result(answer: CheckResult | ReleaseResult | HoldResult | status_pb2.Status) -> limit_pb2.CheckResult:
     if isinstance(answer, CheckResult):
         return limit_pb2.CheckResult(check=check_response(answer))
     if isinstance(answer, ReleaseResult):
         return limit_pb2.CheckResult(release=release_response(answer))
+    if isinstance(answer, HoldResult):
+        return limit_pb2.CheckResult(hold=hold_response(answer))
     return limit_pb2.CheckResult(error=answer)

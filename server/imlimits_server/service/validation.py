@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from imlimits_server.core.errors import InvalidArgument
+from imlimits_server.core.holds import MAX_HOLD_SECONDS
 from imlimits_server.core.months import Month
 
 MAX_USERS_PER_REQUEST = 500
@@ -57,6 +58,17 @@ def group_id(field: str, value: str) -> str:
 def request_id(value: str) -> str:
     """Optional: empty means no de-duplication."""
     return _text("request_id", value, REQUEST_ID_MAX_BYTES, allow_empty=True)
+
+
+def hold(hold_seconds: int, request_id_value: str) -> tuple[int, str]:
+    """A check's hold (docs/holds.md): 0 none, 1..3600 seconds; request_id only makes sense with a hold."""
+    if hold_seconds > MAX_HOLD_SECONDS:
+        raise InvalidArgument("hold_seconds", f"must be 0 (no hold) to {MAX_HOLD_SECONDS} seconds, got {hold_seconds}")
+    request = request_id(request_id_value)
+    if request and not hold_seconds:
+        raise InvalidArgument("request_id", "makes a held check's retry answer its first attempt's hold: it needs "
+                                            "hold_seconds above 0")
+    return hold_seconds, request
 
 
 def users(field: str, values: Sequence[str], *, allow_empty: bool = False) -> list[str]:

@@ -26,6 +26,10 @@ APP_INDEX_WIDTH = 20  # digits of the largest uint64
 # release_worker.py keeps the two right without a cross-slot transaction.
 RELEASE_QUEUE_KEY = "{imlimits}:release"
 RELEASE_SEQUENCE_KEY = "{imlimits}:release-seq"
+# Sorted set app id -> when (Redis milliseconds) a worker should look at the
+# app next: 0 for a destroy's release (at once), a hold's expiry when all an
+# app has left is holds that have not ended yet. Same slot as the queue.
+RELEASE_DUE_KEY = "{imlimits}:release-due"
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,8 @@ class AppKeys:
 
     @property
     def counts(self) -> str:
-        """Hash: rooms (AV chat rooms that exist), groups (groups that exist)."""
+        """Hash: rooms (AV chat rooms that exist), groups (groups that exist), and of those still held
+        (docs/holds.md): hgroups, hrooms, hmembers (held memberships)."""
         return f"{self.tag}:cnt"
 
     @property
@@ -81,12 +86,34 @@ class AppKeys:
         """String: the highest queue sequence number for which a worker found nothing left to release."""
         return f"{self.tag}:rs"
 
+    @property
+    def release_schedule(self) -> str:
+        """Hash: q (the queue number a worker read) and due (Redis ms): that worker saw only holds not yet
+        ended and set the app's look-again time to `due` under `q` (see release_worker.py)."""
+        return f"{self.tag}:rsch"
+
+    @property
+    def hold_expiries(self) -> str:
+        """Sorted set: open holds (neither confirmed, cancelled nor expired), scored by their end (Redis ms)."""
+        return f"{self.tag}:hx"
+
+    def hold(self, nonce: str) -> str:
+        """Hash: st (h held, c confirmed, x cancelled, e expired), exp (Redis ms), g (group id), gh ('1' when
+        the hold covers the group itself), gt (its type), u (the users it admitted, one per line), fp (the
+        request's fingerprint when it had a request_id)."""
+        return f"{self.tag}:h:{nonce}"
+
+    def held_members(self, group_id: str) -> str:
+        """Hash: user -> the hold that admitted the user's membership of the group, while it is held."""
+        return f"{self.tag}:mh:{group_id}"
+
     def request(self, request_id: str) -> str:
         """String: the stored answer of a plan request, for idempotent retries."""
         return f"{self.tag}:req:{request_id}"
 
     def group(self, group_id: str) -> str:
-        """Hash: t (type), o (owner), mx (the group's own max_members, 0 follows the plan)."""
+        """Hash: t (type), o (owner), mx (the group's own max_members, 0 follows the plan), h (the hold that
+        created it, while it is held)."""
         return f"{self.tag}:g:{group_id}"
 
     def members(self, group_id: str) -> str:

@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, overload
+from typing import Any, Literal, TypeGuard, overload
 
 import redis.exceptions
 
 from imlimits_server.core.checks import (
+    CancelHold,
     Check,
     CheckResult,
+    ConfirmHold,
     CreateGroup,
     DestroyGroup,
     Drift,
-    GroupType,
+    Held,
+    HoldResult,
     ImCode,
     JoinGroup,
     LeaveGroup,
@@ -28,7 +32,8 @@ from imlimits_server.core.checks import (
     Verification,
 )
 from imlimits_server.core.editions import COMMUNITY_MEMBER_LIMIT, Limits
-from imlimits_server.core.errors import NotFound, app_not_found
+from imlimits_server.core.errors import InvalidArgument, NotFound, app_not_found
+from imlimits_server.core.holds import HOLD_OUTCOME_KEEP_SECONDS, HoldIds, fingerprint
 from imlimits_server.core.plans import AppState
 from imlimits_server.store.codec import decode_state, encode_state
 from imlimits_server.store.connections import Connection
@@ -36,6 +41,7 @@ from imlimits_server.store.keys import (
     APP_INDEX_KEY,
     APP_INDEX_WIDTH,
     META_KEY,
+    RELEASE_DUE_KEY,
     RELEASE_QUEUE_KEY,
     RELEASE_SEQUENCE_KEY,
     AppKeys,
@@ -50,20 +56,45 @@ DESTROY_BATCH = 1000
 # retry that spans a day boundary.
 REQUEST_ID_TTL_SECONDS = 2 * 86_400
 
-# A destroy that keeps meeting a worker's seal queues again; more than a few means something is wrong.
+# A destroy or hold that keeps meeting a worker's seal queues again; more than a few means something is wrong.
 _QUEUE_ATTEMPTS = 5
+# Apps whose queue number this process remembers for its held checks (most recently used kept).
+_QUEUED_APPS_KEPT = 10_000
+HOLD_OUTCOME_KEEP_MS = HOLD_OUTCOME_KEEP_SECONDS * 1000
 
-_CHECK_SCRIPTS = ("create_group", "join_group", "leave_group", "destroy_group", "release_batch", "import_groups",
-                  "replace_members", "over_limit")
+# What check scripts answer besides IM codes: the app must be queued for the release workers first
+# (nothing changed), a request_id reused for another request, and a held check's retry finding its hold.
+_QUEUE_FIRST = -4
+_REQUEST_ID_REUSED = -5
+_HELD_BEFORE = -6
+
+# Scripts with common.lua prepended (they share its refusal and hold helpers), and scripts without.
+_CHECK_SCRIPTS = ("create_group", "join_group", "leave_group", "destroy_group", "confirm_hold", "cancel_hold",
+                  "release_batch", "release_queue_due", "import_groups", "replace_members", "over_limit")
 _PLAIN_SCRIPTS = ("usage", "load_app", "commit_app", "recount_user", "recount_groups", "release_queue_add",
-                  "release_queue_done", "export_groups")
+                  "release_queue_done", "release_queue_later", "export_groups")
 # The checks batch.lua decides in one call, by the body of their own script.
-_BATCHED_SCRIPTS = {"create_group": "c", "join_group": "j", "leave_group": "l"}
+_BATCHED_SCRIPTS = {"create_group": "c", "join_group": "j", "leave_group": "l", "confirm_hold": "h",
+                    "cancel_hold": "x"}
 # Arguments per batch.lua call: about a millisecond of Redis time at most, so
 # a batch of big joins never keeps other clients waiting long.
 BATCH_SCRIPT_ARGS = 2000
 
-Answer = CheckResult | ReleaseResult
+Answer = CheckResult | ReleaseResult | HoldResult
+
+
+@dataclass(frozen=True)
+class ReleaseStep:
+    """One release_batch call: memberships released, what is left (`state`), and holds closed as expired."""
+
+    released: int
+    state: Literal["more", "sealed", "later", "busy"]
+    next_due: int  # with "later": when (Redis ms) the app's first open hold ends
+    expired: int
+
+
+_RELEASE_STATES: dict[int, Literal["more", "sealed", "later", "busy"]] = {
+    0: "more", 1: "sealed", 2: "later", -1: "busy"}
 
 
 @dataclass(frozen=True)
@@ -96,32 +127,70 @@ class ScriptCall:
     args: list[Any]
 
 
-def _script_call(check: CreateGroup | JoinGroup | LeaveGroup) -> ScriptCall:
+@dataclass(frozen=True)
+class Holding:
+    """What a held check (or a cancel) needs besides its request: its hold's nonce, the request's
+    fingerprint (empty without a request_id), and the queue number this process presents for the app."""
+
+    nonce: str = ""
+    fingerprint: str = ""
+    queued: int = 0
+
+
+def _held(check: Check) -> TypeGuard[CreateGroup | JoinGroup]:
+    """A check that holds what it admits: hold_seconds set, and not a dry run (which never holds)."""
+    return isinstance(check, CreateGroup | JoinGroup) and check.hold_seconds > 0 and not check.dry_run
+
+
+def _fingerprint(check: Check) -> str:
+    """A held check's request with a request_id, as its retry must repeat it; empty otherwise."""
+    return fingerprint(check) if _held(check) and check.request_id else ""
+
+
+def _hold_prefixes(keys: AppKeys) -> list[str]:
+    """The key prefixes release_hold (common.lua) builds a hold's and its group's keys from."""
+    return [keys.hold(""), keys.group(""), keys.members(""), keys.held_members(""), keys.tombstone("")]
+
+
+# The checks decided by one script call each (a destroy may take several).
+ScriptedCheck = CreateGroup | JoinGroup | LeaveGroup | ConfirmHold | CancelHold
+
+
+def _script_call(check: ScriptedCheck, holding: Holding = Holding(), destroy_batch: int = DESTROY_BATCH) -> ScriptCall:
     keys = AppKeys(check.app_id)
-    if isinstance(check, JoinGroup):
-        return ScriptCall("join_group", [keys.limits, keys.user_counts, keys.group(check.group_id),
-                                         keys.members(check.group_id)],
-                          [_flag(check.dry_run), COMMUNITY_MEMBER_LIMIT, *check.users])
+    if isinstance(check, ConfirmHold):
+        return ScriptCall("confirm_hold", [keys.limits, keys.hold(check.nonce), keys.hold_expiries, keys.counts],
+                          [check.nonce, HOLD_OUTCOME_KEEP_MS, keys.group(""), keys.held_members("")])
+    if isinstance(check, CancelHold):
+        return ScriptCall("cancel_hold",
+                          [keys.limits, keys.hold(check.nonce), keys.hold_expiries, keys.counts, keys.user_counts,
+                           keys.group_index, keys.draining, keys.release_sealed, keys.release_schedule],
+                          [check.nonce, holding.queued, destroy_batch, HOLD_OUTCOME_KEEP_MS, *_hold_prefixes(keys)])
     if isinstance(check, LeaveGroup):
         return ScriptCall("leave_group", [keys.limits, keys.user_counts, keys.group(check.group_id),
-                                          keys.members(check.group_id)], list(check.users))
+                                          keys.members(check.group_id), keys.counts,
+                                          keys.held_members(check.group_id)], list(check.users))
+    hold_ms = check.hold_seconds * 1000 if _held(check) else 0
+    hold_args = [hold_ms, holding.nonce, holding.fingerprint, holding.queued]
+    # Only a held check names the hold's keys: a plain check costs Redis what it did before holds.
+    hold_keys = [keys.hold(holding.nonce), keys.hold_expiries, keys.release_sealed,
+                 keys.release_schedule] if hold_ms else []
+    if isinstance(check, JoinGroup):
+        return ScriptCall(
+            "join_group",
+            [keys.limits, keys.user_counts, keys.group(check.group_id), keys.members(check.group_id),
+             *([keys.counts, keys.held_members(check.group_id), *hold_keys] if hold_ms else [])],
+            [_flag(check.dry_run), COMMUNITY_MEMBER_LIMIT, *hold_args, check.group_id, *check.users])
     # The owner counts among the newcomers where the type makes it a member.
     owner_joins = check.owner and check.type.owner_is_member
     newcomers = list(dict.fromkeys(([check.owner] if owner_joins else []) + list(check.members)))
     return ScriptCall(
         "create_group",
         [keys.limits, keys.counts, keys.user_counts, keys.group(check.group_id), keys.members(check.group_id),
-         keys.group_index],
+         keys.group_index, keys.held_members(check.group_id), *hold_keys],
         [check.type.value, check.owner, check.max_members, _flag(check.dry_run), _flag(bool(check.members)),
-         COMMUNITY_MEMBER_LIMIT, check.group_id, *newcomers],
+         COMMUNITY_MEMBER_LIMIT, check.group_id, *hold_args, *newcomers],
     )
-
-
-def _answer(check: Check, reply: list[Any]) -> Answer:
-    if isinstance(check, LeaveGroup):
-        result = _check_result(check.app_id, reply[:1])
-        return ReleaseResult(result.code, int(reply[1]) if len(reply) > 1 else 0)
-    return _check_result(check.app_id, reply)
 
 
 @dataclass(frozen=True)
@@ -145,6 +214,9 @@ def _check_result(app_id: int, reply: list[Any]) -> CheckResult:
     code = int(reply[0])
     if code == -1:
         raise app_not_found(app_id)
+    if code == _REQUEST_ID_REUSED:
+        raise InvalidArgument("request_id", f"was used in app {app_id} for a different held check: a retry must "
+                                            "repeat its request exactly, a new check needs a new request_id")
     limit = int(reply[1]) if len(reply) > 1 else 0
     current = int(reply[2]) if len(reply) > 2 else 0
     return CheckResult(ImCode(code), limit, current, tuple(reply[3:]))
@@ -157,6 +229,9 @@ class RedisStore:
         self._destroy_batch = destroy_batch
         self._scripts = _load_scripts()
         self._page_token_secret: bytes | None = None
+        self._hold_ids: HoldIds | None = None
+        # App -> the queue number this process's held checks present (release_covered in common.lua).
+        self._queued: collections.OrderedDict[int, int] = collections.OrderedDict()
 
         # Set when a destroy leaves memberships to release: this process's worker starts at once.
         self.release_wanted = asyncio.Event()
@@ -242,30 +317,24 @@ class RedisStore:
 
     # Checks
 
-    async def create_group(self, app_id: int, group_id: str, group_type: GroupType, owner: str,
-                           members: list[str], max_members: int, dry_run: bool) -> CheckResult:
-        """`members` are the request's initial members, deduplicated; the owner joins them where it is a member."""
-        return await self.decide(CreateGroup(app_id, group_id, group_type, owner, tuple(members), max_members,
-                                             dry_run))
-
-    async def join_group(self, app_id: int, group_id: str, users: list[str], dry_run: bool) -> CheckResult:
-        return await self.decide(JoinGroup(app_id, group_id, tuple(users), dry_run))
-
-    async def leave_group(self, app_id: int, group_id: str, users: list[str]) -> ReleaseResult:
-        return await self.decide(LeaveGroup(app_id, group_id, tuple(users)))
-
     @overload
     async def decide(self, check: CreateGroup | JoinGroup) -> CheckResult: ...
 
     @overload
-    async def decide(self, check: LeaveGroup | DestroyGroup) -> ReleaseResult: ...
+    async def decide(self, check: LeaveGroup | DestroyGroup | CancelHold) -> ReleaseResult: ...
+
+    @overload
+    async def decide(self, check: ConfirmHold) -> HoldResult: ...
 
     async def decide(self, check: Check) -> Answer:
-        """One check, one script call (a destroy also drains what it released)."""
+        """One check, one script call (a destroy also drains what it released; a held check or a cancel
+        may first queue its app for the release workers, rarely)."""
         if isinstance(check, DestroyGroup):
             return await self.destroy_group(check.app_id, check.group_id)
-        call = _script_call(check)
-        return _answer(check, await self._run(call.script, call.keys, call.args))
+        answers = await self._decide_run(check.app_id, [check])
+        if isinstance(answers[0], Exception):
+            raise answers[0]
+        return answers[0]
 
     async def decide_all(self, checks: Sequence[Check]) -> list[Answer | Exception]:
         """Each check decided as `decide` would, one answer (or its error) per check, in order.
@@ -288,22 +357,18 @@ class RedisStore:
         position = 0
         while position < len(indices):
             check = checks[indices[position]]
-            run: list[tuple[int, Check, ScriptCall]] = []
+            run: list[ScriptedCheck] = []
             size = 0
             for index in indices[position:] if not isinstance(check, DestroyGroup) else ():
                 following = checks[index]
                 if isinstance(following, DestroyGroup):
                     break
-                call = _script_call(following)
-                size += len(call.args)
+                size += len(_script_call(following).args)
                 if run and size > BATCH_SCRIPT_ARGS:
                     break
-                run.append((index, following, call))
+                run.append(following)
             try:
-                if len(run) > 1:
-                    replies = await self._decide_run(run)
-                else:
-                    replies = [await self._decide_alone(check)]
+                replies = await self._decide_run(check.app_id, run) if run else [await self._decide_alone(check)]
             except (redis.exceptions.RedisError, OSError) as error:
                 # Unknown whether Redis ran them; what follows stays undecided too, so order holds.
                 for index in indices[position:]:
@@ -316,22 +381,81 @@ class RedisStore:
     async def _decide_alone(self, check: Check) -> Answer | Exception:
         try:
             return await self.decide(check)
-        except NotFound as error:
+        except (NotFound, InvalidArgument) as error:
             return error
 
-    async def _decide_run(self, run: list[tuple[int, Check, ScriptCall]]) -> list[Answer | Exception]:
-        keys: list[str] = []
-        args: list[Any] = []
-        for _, _, call in run:
-            keys += call.keys
-            args += [_BATCHED_SCRIPTS[call.script], len(call.keys), len(call.args), *call.args]
+    async def _decide_run(self, app_id: int, run: Sequence[ScriptedCheck]) -> list[Answer | Exception]:
+        """One app's checks in order, in one script call (a lone check by its own script, a run through
+        batch.lua). A held check or a cancel that needs the app queued first ends the call there with
+        nothing of it done: the app is queued and the rest of the run is sent again, so order holds."""
+        hold_ids = await self.hold_ids() if any(_held(check) for check in run) else None
+        nonces = [hold_ids.nonce(app_id, check.request_id) if hold_ids and _held(check) else "" for check in run]
+        queued = self._queued.get(app_id, 0)
+        if queued == 0 and hold_ids is not None:
+            queued = await self._queue_for_holds(app_id)
         answers: list[Answer | Exception] = []
-        for (_, check, _), reply in zip(run, await self._run("batch", keys, args), strict=True):
-            try:
-                answers.append(_answer(check, reply))
-            except NotFound as error:
-                answers.append(error)
-        return answers
+        for _ in range(_QUEUE_ATTEMPTS):
+            todo = run[len(answers):]
+            calls = [_script_call(check, Holding(nonce, _fingerprint(check), queued), self._destroy_batch)
+                     for check, nonce in zip(todo, nonces[len(answers):], strict=True)]
+            if len(calls) == 1:
+                replies = [await self._run(calls[0].script, calls[0].keys, calls[0].args)]
+            else:
+                keys: list[str] = []
+                args: list[Any] = []
+                for call in calls:
+                    keys += call.keys
+                    args += [_BATCHED_SCRIPTS[call.script], len(call.keys), len(call.args), *call.args]
+                replies = await self._run("batch", keys, args)
+            for check, nonce, reply in zip(todo, nonces[len(answers):], replies, strict=False):
+                if int(reply[0]) == _QUEUE_FIRST:
+                    break
+                try:
+                    answers.append(self._answer(check, reply, hold_ids, nonce))
+                except (NotFound, InvalidArgument) as error:
+                    answers.append(error)
+            if len(answers) == len(run):
+                return answers
+            queued = await self._queue_for_holds(app_id)
+        # Only a worker sealing or rescheduling this app between each queueing and its check gets here.
+        raise ConnectionLost(f"checks of app {app_id} kept racing its release workers; retry")
+
+    def _answer(self, check: Check, reply: list[Any], hold_ids: HoldIds | None, nonce: str) -> Answer:
+        if isinstance(check, ConfirmHold):
+            code = _check_result(check.app_id, reply[:1]).code
+            if code is not ImCode.OK:
+                return HoldResult(code)
+            return HoldResult(code, bool(reply[1]), bool(reply[2]), bool(reply[3]))
+        if isinstance(check, LeaveGroup | CancelHold):
+            result = _check_result(check.app_id, reply[:1])
+            if isinstance(check, CancelHold) and len(reply) > 2 and int(reply[2]):
+                self.release_wanted.set()  # a held group's tombstone: this process's worker starts at once
+            return ReleaseResult(result.code, int(reply[1]) if len(reply) > 1 else 0,
+                                 isinstance(check, CancelHold) and len(reply) > 3 and bool(int(reply[3])))
+        assert not isinstance(check, DestroyGroup)
+        if int(reply[0]) == _HELD_BEFORE:
+            assert hold_ids is not None
+            return CheckResult(ImCode.OK, hold_id=hold_ids.issue(check.app_id, nonce))
+        result = _check_result(check.app_id, reply)
+        if not (result.allowed and _held(check)):
+            return result
+        assert hold_ids is not None
+        return CheckResult(ImCode.OK, hold_id=hold_ids.issue(check.app_id, nonce), hold_opened=True)
+
+    async def hold_ids(self) -> HoldIds:
+        """Signs and reads hold ids under the deployment's secret (read from Redis once per process)."""
+        if self._hold_ids is None:
+            self._hold_ids = HoldIds(await self.page_token_secret())
+        return self._hold_ids
+
+    async def _queue_for_holds(self, app_id: int) -> int:
+        """Queue the app and remember its number: this process's held checks present it until it goes stale."""
+        queued = await self.queue_release(app_id)
+        self._queued[app_id] = queued
+        self._queued.move_to_end(app_id)
+        while len(self._queued) > _QUEUED_APPS_KEPT:
+            self._queued.popitem(last=False)
+        return queued
 
     async def destroy_group(self, app_id: int, group_id: str) -> ReleaseResult:
         """Destroy at once; a group above one batch is left to the release workers (release_worker.py).
@@ -346,47 +470,52 @@ class RedisStore:
             reply = await self._run(
                 "destroy_group",
                 [keys.limits, keys.counts, keys.user_counts, keys.group(group_id), keys.members(group_id),
-                 keys.group_index, keys.draining, tombstone, keys.release_sealed],
+                 keys.group_index, keys.draining, tombstone, keys.release_sealed, keys.held_members(group_id),
+                 keys.release_schedule],
                 [self._destroy_batch, group_id, queued],
             )
             result = _check_result(app_id, reply[:1])
             if not result.allowed:
                 return ReleaseResult(result.code)
-            held, step = int(reply[1]), int(reply[2])
+            memberships, step = int(reply[1]), int(reply[2])
             if step >= 0:
                 if step:
                     self.release_wanted.set()
-                return ReleaseResult(ImCode.OK, held)
+                return ReleaseResult(ImCode.OK, memberships)
             queued = await self.queue_release(app_id)
         # Only a worker sealing this app between each queueing and its destroy gets here: nothing changed.
         raise ConnectionLost(f"destroy of {group_id!r} kept racing the release of app {app_id}; retry")
 
-    # Release of destroyed groups (driven by release_worker.py)
+    # The release queue (driven by release_worker.py): destroyed groups and ended holds
 
     async def queue_release(self, app_id: int) -> int:
-        """Put the app on the release queue under a fresh number, which its destroy then presents."""
-        return int(await self._run("release_queue_add", [RELEASE_QUEUE_KEY, RELEASE_SEQUENCE_KEY], [app_id]))
+        """Put the app on the release queue under a fresh number, due at once; its destroy or hold presents it."""
+        return int(await self._run("release_queue_add", [RELEASE_QUEUE_KEY, RELEASE_SEQUENCE_KEY, RELEASE_DUE_KEY],
+                                   [app_id]))
 
-    async def queued_releases(self) -> dict[int, int]:
-        """Apps on the release queue, each with the number it was last queued under."""
-        flat = await self.redis.execute("HGETALL", RELEASE_QUEUE_KEY)
+    async def due_releases(self, limit: int) -> dict[int, int]:
+        """Queued apps due for a worker now (Redis's clock), each with the number it was last queued under."""
+        flat = await self._run("release_queue_due", [RELEASE_QUEUE_KEY, RELEASE_DUE_KEY], [limit])
         return {int(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
 
-    async def release_batch(self, app_id: int, holder: str, lease_ms: int, queued: int) -> int | None:
-        """Release one batch of the app's destroyed memberships: how many (maybe 0), -1 when none was left
-        (the app is sealed with `queued`), None when another worker holds the app."""
+    async def release_batch(self, app_id: int, holder: str, lease_ms: int, queued: int) -> ReleaseStep:
+        """One bounded step of releasing the app's ended holds and destroyed memberships (release_batch.lua)."""
         keys = AppKeys(app_id)
-        released, done = await self._run(
+        released, state, next_due, expired = await self._run(
             "release_batch",
-            [keys.user_counts, keys.draining, keys.release_lease, keys.release_sealed, keys.release_cursors],
-            [holder, lease_ms, self._destroy_batch, queued])
-        if int(released) < 0:
-            return None
-        return -1 if done else int(released)
+            [keys.user_counts, keys.draining, keys.release_lease, keys.release_sealed, keys.release_cursors,
+             keys.hold_expiries, keys.counts, keys.group_index, keys.release_schedule],
+            [holder, lease_ms, self._destroy_batch, queued, HOLD_OUTCOME_KEEP_MS, *_hold_prefixes(keys)])
+        return ReleaseStep(int(released), _RELEASE_STATES[int(state)], int(next_due), int(expired))
 
     async def release_done(self, app_id: int, queued: int) -> bool:
         """Take the app off the queue unless it was queued again after `queued` was read."""
-        return bool(await self._run("release_queue_done", [RELEASE_QUEUE_KEY], [app_id, queued]))
+        return bool(await self._run("release_queue_done", [RELEASE_QUEUE_KEY, RELEASE_DUE_KEY], [app_id, queued]))
+
+    async def release_later(self, app_id: int, queued: int, due: int) -> bool:
+        """Make the app due at `due` (Redis ms) unless it was queued again after `queued` was read."""
+        return bool(await self._run("release_queue_later", [RELEASE_QUEUE_KEY, RELEASE_DUE_KEY],
+                                    [app_id, queued, due]))
 
     async def usage(self, app_id: int, user: str | None, group_id: str | None) -> UsageResult:
         """The app's enforced limits and its counts; a deactivated app still answers."""
@@ -394,7 +523,8 @@ class RedisStore:
         group = group_id or ""
         reply = await self._run(
             "usage",
-            [keys.limits, keys.counts, keys.user_counts, keys.group(group), keys.members(group)],
+            [keys.limits, keys.counts, keys.user_counts, keys.group(group), keys.members(group), keys.hold_expiries,
+             keys.held_members(group)],
             [user or "", _flag(group_id is not None)],
         )
         if not reply[0]:
@@ -404,8 +534,11 @@ class RedisStore:
             raise NotFound(f"group {group_id!r} of app {app_id} not found")
         limits = Limits(int(user_groups), int(group_members), None if av_rooms < 0 else int(av_rooms),
                         bool(community))
+        holds, held_groups, held_rooms, held_memberships, held_group_members = (int(n) for n in reply[11:16])
         return UsageResult(limits, int(rooms), int(groups), int(reply[8]) if user is not None else None,
-                           int(reply[10]) if group_id is not None else None)
+                           int(reply[10]) if group_id is not None else None,
+                           Held(holds, held_groups, held_rooms, held_memberships),
+                           held_group_members if group_id is not None else None)
 
     # Reconciliation
 
@@ -451,7 +584,8 @@ class RedisStore:
             "recount_groups", [keys.counts, keys.group_index], [keys.group(""), _flag(repair)])
         drifts += [Drift(name, int(found), int(actual)) for name, found, actual in
                    (("groups", groups_found, groups), ("av_rooms", rooms_found, rooms)) if found != actual]
-        return Verification(int(groups), len(live), tuple(drifts), repair, len(tombstones), pending)
+        return Verification(int(groups), len(live), tuple(drifts), repair, len(tombstones), pending,
+                            (await self.usage(app_id, None, None)).held)
 
     async def _scan(self, command: str, key: str) -> list[str]:
         cursor, found = "0", []
