@@ -26,7 +26,7 @@ from synapse.module_api import ModuleApi
 from twisted.internet import reactor
 from twisted.python.threadpool import ThreadPool
 
-from imlimits_client import CheckResult, Client, GroupType, Released, Unavailable, Usage, checks
+from imlimits_client import CheckResult, Client, GroupType, HoldResult, Released, Unavailable, Usage, checks
 from imlimits_client.policy import unavailable_answer
 from imlimits_client.transport import is_local, system_credentials
 from imlimits_synapse.config import ModuleConfig
@@ -47,6 +47,7 @@ class Limits:
     def __init__(self, api: ModuleApi, config: ModuleConfig) -> None:
         self._api = api
         self.app_id = config.app_id
+        self._hold_seconds = config.hold_seconds
         self._on_unavailable = config.on_unavailable
         # Beyond this host, TLS verified by the system's CAs (SSL_CERT_FILE for a private CA): the module has no
         # TLS keys of its own, and a token must not cross the network in plaintext.
@@ -59,14 +60,21 @@ class Limits:
 
     async def create_group(self, group_id: str, group_type: GroupType, owner: str, *,
                            dry_run: bool = False) -> CheckResult:
+        """Held (a dry run never holds): confirm with confirm_hold once the room exists."""
         return await self._check(self.client.check.create_group, self.app_id, group_id, group_type, owner,
-                                 dry_run=dry_run)
+                                 dry_run=dry_run, hold_seconds=0 if dry_run else self._hold_seconds)
 
     async def join_group(self, group_id: str, user: str) -> CheckResult:
-        return await self._check(self.client.check.join_group, self.app_id, group_id, [user])
+        """Held: confirm with confirm_hold once the join is persisted."""
+        return await self._check(self.client.check.join_group, self.app_id, group_id, [user],
+                                 hold_seconds=self._hold_seconds)
+
+    async def confirm_hold(self, hold_id: str) -> HoldResult:
+        """Raises Unavailable when imlimits cannot be reached (not a check: no policy answers it)."""
+        return await self._in_background(self.client.check.confirm_hold, self.app_id, hold_id)
 
     async def leave_group(self, group_id: str, user: str) -> Released:
-        """Raises Unavailable when imlimits cannot be reached (a release is not a check: no policy answers it)."""
+        """Raises Unavailable when imlimits cannot be reached."""
         return await self._in_background(self.client.check.leave_group, self.app_id, group_id, [user])
 
     async def destroy_group(self, group_id: str) -> Released:
@@ -75,9 +83,16 @@ class Limits:
     async def usage(self) -> Usage:
         return await self._in_background(self.client.check.usage, self.app_id)
 
-    async def join_group_later(self, group_id: str, users: Sequence[str]) -> CheckResult:
-        """A join counted after the fact (the join happened and its hold had lapsed), off the clients' path."""
-        return await self._in_background(self.client.check.join_group, self.app_id, group_id, list(users))
+    # A hold that lapsed before its confirmation (the act happened, but later than hold_seconds) is counted
+    # again by a plain, permanent check, in the background: nobody waits on it.
+
+    async def join_group_again(self, group_id: str, user: str) -> CheckResult:
+        return await self._in_background(self.client.check.join_group, self.app_id, group_id, [user])
+
+    async def create_group_again(self, group_id: str, group_type: GroupType, owner: str,
+                                 members: Sequence[str]) -> CheckResult:
+        return await self._in_background(self.client.check.create_group, self.app_id, group_id, group_type, owner,
+                                         members)
 
     async def _check(self, method: Callable[P, CheckResult], *args: P.args,
                      **kwargs: P.kwargs) -> CheckResult:

@@ -45,6 +45,26 @@ class _Creation:
 _creation: contextvars.ContextVar[_Creation | None] = contextvars.ContextVar("imlimits_creation", default=None)
 
 
+@dataclass(frozen=True)
+class _Hold:
+    """A held check waiting for its event to be persisted (confirmed from on_new_event)."""
+
+    hold_id: str
+    checked: float  # time.monotonic() of the check
+    hold_seconds: int
+
+    @property
+    def lapses(self) -> float:
+        return self.checked + self.hold_seconds
+
+
+@dataclass(frozen=True)
+class _HeldRoom:
+    hold: _Hold
+    kind: RoomKind
+    creator: str
+
+
 @dataclass
 class _Departure:
     """A local member's leave or ban, admitted and soon persisted, whose release has not been made yet.
@@ -69,6 +89,8 @@ class LimitsModule:
         self._config = config
         self._limits = Limits(api, config)
         self._departures: dict[tuple[str, str], _Departure] = {}
+        self._held_rooms: dict[str, _HeldRoom] = {}
+        self._held_joins: dict[tuple[str, str], list[_Hold]] = {}
         api.register_third_party_rules_callbacks(
             on_create_room=self.on_create_room, check_event_allowed=self.check_event_allowed,
             on_new_event=self.on_new_event, check_can_shutdown_room=self.check_can_shutdown_room)
@@ -121,7 +143,15 @@ class LimitsModule:
 
     async def on_new_event(self, event: EventBase, state: StateMap[EventBase]) -> None:
         after = translate.after(_event(event), self._api.is_mine)
-        if isinstance(after, translate.Release):
+        if isinstance(after, translate.RoomPersisted):
+            room = self._held_rooms.pop(after.room_id, None)
+            if room is not None:
+                self._background("imlimits_confirm_room", self._settle_room, after.room_id, room)
+        elif isinstance(after, translate.JoinPersisted):
+            holds = self._held_joins.pop((after.room_id, after.user), [])
+            if holds:
+                self._background("imlimits_confirm_join", self._settle_join, after.room_id, after.user, holds)
+        elif isinstance(after, translate.Release):
             if _membership(state, after.user) == "join":
                 return  # joined again since: see _Departure
             self._background("imlimits_release", self._release, after.room_id, after.user)
@@ -140,9 +170,15 @@ class LimitsModule:
         elif isinstance(decision, translate.CountJoin):
             if _membership(state, decision.user) in ("leave", "ban"):
                 await self._release_before_rejoin(decision.room_id, decision.user)
+            checked = time.monotonic()
             result = await self._limits.join_group(group_key(decision.room_id), user_key(decision.user))
-            if result.code != ImCode.GROUP_NOT_FOUND:  # a room imlimits does not count: a direct chat, say
-                self._answer(result, decision.user)
+            if result.code == ImCode.GROUP_NOT_FOUND:
+                return  # a room imlimits does not count: a direct chat, a room from before the module
+            self._answer(result, decision.user)
+            if result.hold_id:
+                self._prune()
+                self._held_joins.setdefault((decision.room_id, decision.user), []).append(
+                    _Hold(result.hold_id, checked, self._config.hold_seconds))
         elif isinstance(decision, translate.Departing):
             self._note_departure(decision.room_id, decision.user)
 
@@ -154,11 +190,17 @@ class LimitsModule:
             kind = await self._upgraded_kind(event)
         if kind.group_type is None:
             return
+        checked = time.monotonic()
         result = await self._limits.create_group(group_key(decision.room_id), kind.group_type,
                                                  user_key(decision.creator))
         # 10025: this creator's group of this id exists: room version 12 retries a create event whose id was taken.
-        if result.code != ImCode.GROUP_ID_OWNED_BY_CALLER:
-            self._answer(result, decision.creator)
+        if result.code == ImCode.GROUP_ID_OWNED_BY_CALLER:
+            return
+        self._answer(result, decision.creator)
+        if result.hold_id:
+            self._prune()
+            self._held_rooms[decision.room_id] = _HeldRoom(_Hold(result.hold_id, checked, self._config.hold_seconds),
+                                                           kind, decision.creator)
 
     async def _upgraded_kind(self, event: EventBase) -> RoomKind:
         """A create event without on_create_room before it: /upgrade (handlers/room.py, clone_existing_room)."""
@@ -185,6 +227,69 @@ class LimitsModule:
         if self._config.on_unavailable == "deny":
             self._answer(CheckResult(ImCode.SERVICE_UNAVAILABLE, "the module could not ask imlimits", False,
                                      degraded=True), user_id)
+
+    # -- confirmations -----------------------------------------------------------------------------------------
+
+    def _prune(self) -> None:
+        """Forgets holds whose events Synapse refused (never persisted): imlimits has released them by now."""
+        if len(self._held_rooms) + len(self._held_joins) < 1000:
+            return
+        stale = time.monotonic() - 60
+        self._held_rooms = {room: held for room, held in self._held_rooms.items() if held.hold.lapses > stale}
+        self._held_joins = {key: kept for key, holds in self._held_joins.items()
+                            if (kept := [hold for hold in holds if hold.lapses > stale])}
+
+    async def _confirm(self, hold: _Hold) -> bool:
+        """ConfirmHold, retried while imlimits is unreachable and the hold may still be confirmed; False: lapsed."""
+        delay = RETRY_FIRST
+        while True:
+            try:
+                answer = await self._limits.confirm_hold(hold.hold_id)
+            except Unavailable:
+                if time.monotonic() + delay > hold.lapses:
+                    return False
+                await self._api.sleep(delay)
+                delay = min(RETRY_MAX, delay * 2)
+                continue
+            # 60016: the app is deactivated, and nothing it holds counts for anything any more.
+            return answer.confirmed or answer.code == ImCode.APP_DISABLED
+
+    async def _settle_join(self, room_id: str, user: str, holds: list[_Hold]) -> None:
+        # Every hold of this user in this room: a refused attempt just before may hold the membership that
+        # this join's own hold then found already taken (and so covers nothing).
+        confirmed = [await self._confirm(hold) for hold in holds]
+        if all(confirmed):
+            logger.debug("imlimits: confirmed the hold of a join %.1f ms after its check",
+                         (time.monotonic() - holds[-1].checked) * 1000)
+            return
+        result = await self._limits.join_group_again(group_key(room_id), user_key(user))
+        if result.allowed or result.code == ImCode.GROUP_NOT_FOUND:
+            logger.warning("imlimits: the hold of %s's join of %s lapsed before it was confirmed; counted again%s",
+                           user, room_id, " (not counted: imlimits unreachable)" if result.degraded else "")
+            return
+        reason = refusals.refusal(result, app_id=self._config.app_id, user_id=user,
+                                  admin_contact=self._config.admin_contact).message
+        logger.warning("imlimits: the hold of %s's join of %s lapsed before it was confirmed, and a new check "
+                       "refuses it: %s; the user leaves the room again", user, room_id, reason)
+        await self._api.update_room_membership(user, user, room_id, "leave", {"reason": reason})
+
+    async def _settle_room(self, room_id: str, room: _HeldRoom) -> None:
+        if await self._confirm(room.hold):
+            return
+        # imlimits destroyed the held group, and with it whatever joined meanwhile: create it again as it is now.
+        group_type = room.kind.group_type
+        assert group_type is not None
+        state = await self._api.get_room_state(room_id, [("m.room.member", None)])
+        joined = sorted(key[1] for key, member in state.items()
+                        if member.membership == "join" and self._api.is_mine(key[1]))
+        owner = room.creator if room.creator in joined else ""
+        result = await self._limits.create_group_again(group_key(room_id), group_type, user_key(owner) if owner else "",
+                                                       [user_key(user) for user in joined if user != owner])
+        if result.allowed and not result.degraded:
+            logger.warning("imlimits: the hold of room %s lapsed before it was confirmed; counted again", room_id)
+        else:
+            logger.error("imlimits: the hold of room %s lapsed before it was confirmed and it cannot be counted "
+                         "again (%s); the room stays. `imlimits-synapse import` counts it", room_id, result.info)
 
     # -- departures and releases -------------------------------------------------------------------------------
 

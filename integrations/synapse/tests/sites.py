@@ -151,6 +151,11 @@ def members(site: Site, room_id: str) -> int | None:
     return site.client.check.usage(site.app_id, group_id=group_key(room_id)).group_members
 
 
+def confirmed(site: Site, room_id: str) -> bool:
+    """Whether none of the room's memberships is still held (each was confirmed, or released)."""
+    return site.client.check.usage(site.app_id, group_id=group_key(room_id)).held_group_members == 0
+
+
 def rooms_of(site: Site, user: Matrix) -> int | None:
     return site.client.check.usage(site.app_id, user=user_key(user.user_id)).user_groups
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from homeserver import quote
 from imlimits_client import GroupType, NotFound
 from imlimits_synapse.ids import user_key
-from sites import Site, eventually, fill, group_type, members, rooms_of
+from sites import Site, confirmed, eventually, fill, group_type, members, rooms_of
 
 
 def test_a_room_is_a_group_owned_by_its_creator(deny: Site) -> None:
@@ -19,6 +19,8 @@ def test_a_room_is_a_group_owned_by_its_creator(deny: Site) -> None:
     listed = alice.create_room(visibility="public").expect(200)["room_id"]  # the preset follows the visibility
     assert group_type(deny, listed) is GroupType.PUBLIC
     assert rooms_of(deny, alice) == 3
+    # Held at the create event, confirmed once Synapse persisted it.
+    eventually(lambda: all(confirmed(deny, room) for room in (room_id, public, listed)), 10, "creations confirmed")
 
 
 def test_joins_count_and_the_21st_member_of_a_trial_room_is_refused(deny: Site) -> None:
@@ -26,6 +28,7 @@ def test_joins_count_and_the_21st_member_of_a_trial_room_is_refused(deny: Site) 
     room_id = owner.create_room(preset="public_chat").expect(200)["room_id"]
     fill(deny, room_id, 19)
     assert members(deny, room_id) == 20
+    eventually(lambda: confirmed(deny, room_id), 10, "every join confirmed")
     late = deny.user("late")
     refused = late.join(room_id)
     assert refused.status == 403
