@@ -27,6 +27,8 @@ from imlimits_synapse.ids import group_key, user_key
 HOLD_SECONDS = 3
 # Longer than a hold and its release (SPEC: within hold_seconds + 2 s), so that a room can fill meanwhile.
 SLOW_NEIGHBOUR_SECONDS = HOLD_SECONDS + 5
+# Long enough for the user to join again before the module hears of the leave.
+SLOW_LEAVE_SECONDS = 1.5
 HERE = Path(__file__).parent
 _names = itertools.count(1)
 
@@ -105,7 +107,8 @@ def _site(redis_url: str, app_id: int, edition: Edition | None, asyncio_reactor:
     config = {"target": limits.target, "app_id": app_id, "hold_seconds": HOLD_SECONDS,
               "admin_contact": "mailto:ops@example.com", **module}
     # A slow module ahead of ours delays the confirmation of some joins past their hold (test_exactness.py).
-    slow = {"module": "slow_neighbour.SlowNeighbour", "config": {"seconds": SLOW_NEIGHBOUR_SECONDS}}
+    slow = {"module": "slow_neighbour.SlowNeighbour",
+            "config": {"seconds": SLOW_NEIGHBOUR_SECONDS, "leave_seconds": SLOW_LEAVE_SECONDS}}
     homeserver = HomeserverProcess(temp_dir("imlimits-test-synapse-"), config, asyncio_reactor=asyncio_reactor,
                                    env={"PYTHONPATH": str(HERE / "neighbour")}, modules_before=[slow])
     homeserver.start()

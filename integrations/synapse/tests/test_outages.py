@@ -39,6 +39,9 @@ def test_deny_refuses_within_2s_while_imlimits_is_stopped_or_hung(deny: Site) ->
             owner.send(room_id, "messages do not ask imlimits").expect(200)
             owner.call("PUT", f"/_matrix/client/v3/profile/{quote(owner.user_id)}/displayname",
                        {"displayname": f"Owner ({how})"}).expect(200)
+            member = f"/_matrix/client/v3/rooms/{quote(room_id)}/state/m.room.member/{quote(owner.user_id)}"
+            eventually(lambda: owner.call("GET", member).json().get("displayname") == f"Owner ({how})",  # noqa: B023
+                       10, "the room's join event with the new name")
         assert joiner.user_id not in owner.joined_members(room_id)
         until_counted_again(deny, joiner, room_id)
     assert members(deny, room_id) == 3
