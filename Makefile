@@ -67,10 +67,10 @@ run: $(VENV)/.runtime redis-server
 test: $(VENV)/.installed redis-server browser
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# The second mypy run checks the Synapse module against the installed Synapse's own types (it ships py.typed).
 lint: $(VENV)/.installed $(SYNAPSE_VENV)/.installed
 	$(VENV)/bin/ruff check server client console tests bench tools integrations
 	$(VENV)/bin/mypy
-	# The module against the installed Synapse's own types (Synapse ships py.typed).
 	$(VENV)/bin/mypy --python-executable $(SYNAPSE_PY) --config-file integrations/synapse/pyproject.toml
 
 # The Synapse module against real homeservers (SQLite, loopback, no federation) in front of real imlimits servers.
