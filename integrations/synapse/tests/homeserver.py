@@ -70,9 +70,11 @@ def homeserver_config(data_dir: Path, module_config: Mapping[str, Any] | None, p
     if open_registration:
         # Only for `make run-synapse` on loopback: anyone who can reach it may make an account.
         config |= {"enable_registration": True, "enable_registration_without_verification": True}
+    modules = [dict(module) for module in modules_before]
     if module_config is not None:
-        config["modules"] = [*map(dict, modules_before),
-                             {"module": "imlimits_synapse.LimitsModule", "config": dict(module_config)}]
+        modules.append({"module": "imlimits_synapse.LimitsModule", "config": dict(module_config)})
+    if modules:
+        config["modules"] = modules
     return config
 
 

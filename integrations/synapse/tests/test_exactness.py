@@ -113,3 +113,14 @@ def test_a_lapsed_join_into_a_room_that_filled_meanwhile_is_undone(deny: Site) -
                "the late join undone")
     assert len(owner.joined_members(room_id)) == 20
     eventually(lambda: members(deny, room_id) == 20 and rooms_of(deny, slow) == 0, 10, "counts exact")
+
+
+def test_a_room_confirmed_after_its_hold_lapsed_is_counted_again_with_its_members(deny: Site) -> None:
+    creator = deny.user("slowroom")  # another module delays this user's create events past the hold
+    room_id = creator.create_room(preset="public_chat").expect(200)["room_id"]
+    joiner = deny.user("joiner")
+    joiner.join(room_id).expect(200)  # into the held group; the group's expiry takes this membership too
+    eventually(lambda: any(f"the hold of room {room_id} lapsed before it was confirmed; counted again" in line
+                           for line in deny.homeserver.output), SLOW_NEIGHBOUR_SECONDS + 5, "the lapsed room noticed")
+    assert members(deny, room_id) == 2 and confirmed(deny, room_id)
+    assert rooms_of(deny, creator) == 1 and rooms_of(deny, joiner) == 1
