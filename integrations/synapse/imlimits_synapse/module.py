@@ -172,6 +172,7 @@ class LimitsModule:
                 await self._release_before_rejoin(decision.room_id, decision.user)
             checked = time.monotonic()
             result = await self._limits.join_group(group_key(decision.room_id), user_key(decision.user))
+            logger.debug("imlimits: checked a join in %.1f ms", (time.monotonic() - checked) * 1000)
             if result.code == ImCode.GROUP_NOT_FOUND:
                 return  # a room imlimits does not count: a direct chat, a room from before the module
             self._answer(result, decision.user)
