@@ -19,6 +19,7 @@ from typing import Any, LiteralString
 from synapse.module_api import EventBase, ModuleApi, Requester, StateMap
 from synapse.module_api.errors import ConfigError, SynapseError
 from twisted.internet import reactor
+from twisted.internet.defer import CancelledError
 
 from imlimits_client import CheckResult, ImCode, ImlimitsError, NotFound, Unavailable
 from imlimits_synapse import refusals, translate
@@ -118,6 +119,12 @@ class LimitsModule:
         probe = f"dry-run:{time.monotonic_ns()}"
         try:
             result = await self._limits.create_group(probe, kind.group_type, user_key(creator), dry_run=True)
+        except CancelledError:
+            raise
+        except ImlimitsError as error:
+            logger.error("imlimits: checking a new room of %s: %s", creator, error)
+            self._unavailable(creator)
+            return
         except Exception:
             logger.exception("imlimits: checking a new room of %s failed", creator)
             self._unavailable(creator)
@@ -132,11 +139,14 @@ class LimitsModule:
             return True, None  # messages and most state events: nothing to count, no call
         try:
             await self._before(event, state, decision)
-        except SynapseError:
+        except (SynapseError, CancelledError):
             raise
+        except ImlimitsError as error:
+            # Not a quota answer (an unknown app, say): logged, and decided as if imlimits could not be reached.
+            logger.error("imlimits: checking %s in %s: %s", event.type, event.room_id, error)
+            self._unavailable(event.sender)
         except Exception:
-            # Anything else would make Synapse answer 500 M_UNKNOWN; it names no limit, so it is logged and the
-            # event is decided as if imlimits could not be reached.
+            # Anything else would make Synapse answer 500 M_UNKNOWN; it names no limit either.
             logger.exception("imlimits: checking %s in %s failed", event.type, event.room_id)
             self._unavailable(event.sender)
         return True, None
