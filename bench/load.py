@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 
 from imlimits.v1 import limit_pb2, limit_pb2_grpc
+from imlimits_client import AsyncClient, ImlimitsError
 
 APPS = [1_500_000_001 + i for i in range(8)]
 USERS_PER_APP = 20_000
@@ -19,10 +20,15 @@ GROUPS_PER_APP = 500
 MIX = (("JoinGroup", 70), ("CreateGroup", 15), ("LeaveGroup", 10), ("CreateRoom", 5))
 
 
+# The held workloads (bench/holds.py): a held JoinGroup and its ConfirmHold are one "check"; the confirm
+# goes as its own unary call, or through the coalescing client (so concurrent confirms share Batch calls).
+HOLD_SECONDS = 30
+
+
 @dataclass(frozen=True)
 class Run:
     target: str
-    workload: str  # "mix" or "join"
+    workload: str  # "mix", "join", "held" or "held-coalesced"
     concurrency: int
     seconds: float
     warmup: float
@@ -44,8 +50,10 @@ class Workload:
     def _group(self) -> str:
         return f"g{self.random.randrange(GROUPS_PER_APP)}"
 
-    def next(self, stub: limit_pb2_grpc.LimitServiceStub) -> Any:
+    def next(self, stub: limit_pb2_grpc.LimitServiceStub, confirmer: AsyncClient | None = None) -> Any:
         app = self.random.choice(APPS)
+        if self.kind.startswith("held"):
+            return self._held(stub, app, confirmer)
         operation = "JoinGroup" if self.kind == "join" else self.random.choice(self.operations)
         if operation == "JoinGroup":
             return stub.JoinGroup(limit_pb2.JoinGroupRequest(app_id=app, group_id=self._group(), users=[self._user()]))
@@ -61,9 +69,22 @@ class Workload:
         return stub.CreateRoom(limit_pb2.CreateRoomRequest(app_id=app, room_id=f"r{self.seed}-{self.serial}",
                                                            owner=self._user()))
 
+    async def _held(self, stub: limit_pb2_grpc.LimitServiceStub, app: int, confirmer: AsyncClient | None) -> None:
+        answer = await stub.JoinGroup(limit_pb2.JoinGroupRequest(app_id=app, group_id=self._group(),
+                                                                 users=[self._user()], hold_seconds=HOLD_SECONDS))
+        if confirmer is not None:
+            confirmed = (await confirmer.check.confirm_hold(app, answer.hold_id)).confirmed
+        else:
+            confirmed = (await stub.ConfirmHold(limit_pb2.ConfirmHoldRequest(app_id=app, hold_id=answer.hold_id))
+                         ).confirmed
+        if not confirmed:
+            raise grpc.aio.AioRpcError(grpc.StatusCode.UNKNOWN, grpc.aio.Metadata(), grpc.aio.Metadata(),
+                                       f"hold {answer.hold_id} not confirmed")
+
 
 async def _drive(run: Run, seed: int) -> tuple[int, int, list[float], int]:
     """(calls, errors, latencies in seconds) within the measured window, and all calls warm-up included."""
+    confirmer = AsyncClient(run.target, check_timeout=5, coalesce=True) if run.workload == "held-coalesced" else None
     async with grpc.aio.insecure_channel(run.target) as channel:
         stub = limit_pb2_grpc.LimitServiceStub(channel)
         start = time.perf_counter() + run.warmup
@@ -81,8 +102,8 @@ async def _drive(run: Run, seed: int) -> tuple[int, int, list[float], int]:
                     return
                 sent_in_all += 1
                 try:
-                    await workload.next(stub)
-                except grpc.aio.AioRpcError:
+                    await workload.next(stub, confirmer)
+                except (grpc.aio.AioRpcError, ImlimitsError):
                     if sent >= start:
                         errors += 1
                     continue
@@ -90,6 +111,8 @@ async def _drive(run: Run, seed: int) -> tuple[int, int, list[float], int]:
                     latencies.append(time.perf_counter() - sent)
 
         await asyncio.gather(*(worker(i) for i in range(run.concurrency)))
+        if confirmer is not None:
+            await confirmer.close()
         return len(latencies), errors, latencies, sent_in_all
 
 

@@ -427,3 +427,29 @@ def test_confirm_and_cancel_on_a_deactivated_app_answer_60016_and_change_nothing
     assert (cancel.code, cancel.released) == (60016, 0)
     usage = holds.usage(group_id="g")
     assert (usage.group_members, usage.holds, usage.held_group_members) == (3, 2, 2)
+
+
+# "Batch and Stream: each check's hold_seconds works as in its unary RPC, and Check.kind has two more cases,
+# ConfirmHoldRequest confirm_hold = 6; CancelHoldRequest cancel_hold = 7;, answered by CheckResult.hold = 4
+# (HoldResponse) and by release."
+
+def test_batch_and_stream_hold_confirm_and_cancel(holds: Holds) -> None:
+    holds.create("g", hold=0)
+    app = holds.app_id
+    joins = [limit_pb2.Check(join_group=limit_pb2.JoinGroupRequest(app_id=app, group_id="g", users=[u],
+                                                                   hold_seconds=30)) for u in "abc"]
+    held = holds.stub.Batch(limit_pb2.BatchRequest(checks=joins)).results
+    hold_ids = [result.check.hold_id for result in held]
+    assert all(hold_ids) and len(set(hold_ids)) == 3
+    checks = [limit_pb2.Check(confirm_hold=limit_pb2.ConfirmHoldRequest(app_id=app, hold_id=hold_ids[0])),
+              limit_pb2.Check(cancel_hold=limit_pb2.CancelHoldRequest(app_id=app, hold_id=hold_ids[1])),
+              limit_pb2.Check(confirm_hold=limit_pb2.ConfirmHoldRequest(app_id=app, hold_id="forged"))]
+    answers = list(holds.stub.Stream(iter(checks)))
+    assert [answer.WhichOneof("result") for answer in answers] == ["hold", "release", "error"]
+    assert answers[0].hold.confirmed and answers[1].release.released == 1
+    assert answers[2].error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0] and "hold_id" in answers[2].error.message
+    streamed = list(holds.stub.Stream(iter([limit_pb2.Check(join_group=limit_pb2.JoinGroupRequest(
+        app_id=app, group_id="g", users=["d"], hold_seconds=30, dry_run=True))])))
+    assert streamed[0].check.allowed and streamed[0].check.hold_id == ""
+    usage = holds.usage(group_id="g")
+    assert (usage.group_members, usage.held_group_members) == (3, 1)  # owner, a confirmed, c still held

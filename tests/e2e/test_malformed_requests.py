@@ -136,7 +136,9 @@ def test_a_string_that_is_not_utf8_is_invalid_argument(channel: grpc.Channel, me
 
 def test_the_requests_that_carry_strings_are_all_reached() -> None:
     fields = {method.name: [path for path, _ in string_fields(method.input_type)] for method in METHODS}
-    assert fields["JoinGroup"] == ["group_id", "users[0]"]
+    assert fields["JoinGroup"] == ["group_id", "users[0]", "request_id"]
+    assert fields["ConfirmHold"] == fields["CancelHold"] == ["hold_id"]
+    assert "confirm_hold.hold_id" in fields["Stream"]
     assert "checks[0].join_group.users[0]" in fields["Batch"]
     assert "join_group.users[0]" in fields["Stream"]
     assert "groups[0].members[0]" in fields["ImportGroups"]

@@ -54,3 +54,36 @@ def test_counts_after_a_known_sequence(own_redis: RedisProcess, app_id: int) -> 
     assert value("imlimits_call_duration_seconds_count", rpc="CreateRoom") == 12
     assert value("imlimits_in_flight_calls") == 0
     assert value("imlimits_redis_errors_total") == 0
+
+
+def test_holds_are_counted_once_each_by_event(own_redis: RedisProcess, app_id: int) -> None:
+    """Opened 4 (one of them by a retry that found its hold: counted once), confirmed 1 (twice asked), cancelled 1,
+    expired 1 (released by this server's worker), and one still open."""
+    metrics_port = free_port()
+    process = ServerProcess("--redis-url", own_redis.url, "--metrics-listen", f"127.0.0.1:{metrics_port}",
+                            "--redis-timeout", "1").start()
+
+    def holds(event: str) -> float:
+        return _samples(metrics_port).get(("imlimits_holds_total", (("event", event),)), 0.0)
+
+    try:
+        with grpc.insecure_channel(process.target) as channel:
+            plan_pb2_grpc.PlanServiceStub(channel).CreateApp(plan_pb2.CreateAppRequest(app_id=app_id))
+            checks = limit_pb2_grpc.LimitServiceStub(channel)
+            checks.CreateGroup(limit_pb2.CreateGroupRequest(app_id=app_id, group_id="g",
+                                                            type=limit_pb2.GROUP_TYPE_WORK))
+
+            def join(user: str, seconds: int, request_id: str = "") -> str:
+                return str(checks.JoinGroup(limit_pb2.JoinGroupRequest(
+                    app_id=app_id, group_id="g", users=[user], hold_seconds=seconds, request_id=request_id)).hold_id)
+
+            confirmed, cancelled, open_one = join("a", 60), join("b", 60), join("c", 60, "retry")
+            assert join("c", 60, "retry") == open_one
+            join("d", 1)
+            for _ in range(2):
+                checks.ConfirmHold(limit_pb2.ConfirmHoldRequest(app_id=app_id, hold_id=confirmed))
+                checks.CancelHold(limit_pb2.CancelHoldRequest(app_id=app_id, hold_id=cancelled))
+        wait_until(lambda: holds("expired") == 1)
+        assert (holds("opened"), holds("confirmed"), holds("cancelled"), holds("expired")) == (4, 1, 1, 1)
+    finally:
+        process.stop()

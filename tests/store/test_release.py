@@ -172,3 +172,40 @@ def test_concurrent_destroys_and_workers_release_each_membership_once(
         assert await _counts(store, app_id) == {"u0": 1, "u1": 1, "u2": 1}
 
     _run(redis_server, test)
+
+
+def test_an_app_queued_again_stays_queued_when_the_worker_finishes_its_older_number(
+        redis_server: RedisProcess | ClusterProcess) -> None:
+    """A worker read the app under Q and found it done; a destroy queued it again meanwhile: the entry stays."""
+
+    async def test(store: RedisStore, worker: ReleaseWorker) -> None:
+        app_id = await _new_app(store)
+        read = await store.queue_release(app_id)
+        again = await store.queue_release(app_id)
+        assert not await store.release_done(app_id, read)
+        assert await store.redis.execute("HGET", RELEASE_QUEUE_KEY, str(app_id)) == str(again)
+        assert await store.release_done(app_id, again)
+        assert not await store.redis.execute("HEXISTS", RELEASE_QUEUE_KEY, str(app_id))
+
+    _run(redis_server, test)
+
+
+def test_the_worker_seals_the_number_it_read(own_redis: RedisProcess) -> None:
+    """Through the worker itself: once it has taken the app off the queue under Q, a destroy presenting Q
+    (queued before the worker read it, its script run after) must be refused, or its tombstone is orphaned."""
+
+    async def test(store: RedisStore, worker: ReleaseWorker) -> None:
+        app_id = await _new_app(store)
+        keys = AppKeys(app_id)
+        await _group(store, app_id, "big", [f"u{i}" for i in range(BATCH + 1)])
+        queued = await store.queue_release(app_id)
+        await worker.release_pending()  # reads (app, queued), finds nothing, seals, takes the app off the queue
+        assert not await store.redis.execute("HEXISTS", RELEASE_QUEUE_KEY, str(app_id))
+        refused = await store._run(
+            "destroy_group", [keys.limits, keys.counts, keys.user_counts, keys.group("big"), keys.members("big"),
+                              keys.group_index, keys.draining, keys.tombstone("t"), keys.release_sealed,
+                              keys.held_members("big"), keys.release_schedule],
+            [BATCH, "big", queued])
+        assert refused == [0, BATCH + 1, -1]
+
+    _run(own_redis, test)
