@@ -8,7 +8,17 @@ PROTOS := $(wildcard protos/imlimits/v1/*.proto)
 # google/rpc/status.proto (the error of a batched check) ships with googleapis-common-protos.
 GOOGLEAPIS = $$($(PY) -c 'import pathlib, google.rpc.status_pb2 as s; print(pathlib.Path(s.__file__).parents[2])')
 
-.PHONY: run test test-cluster lint proto bench soak mutate redis-server browser node debian-packages clean
+# The Matrix Synapse module (integrations/synapse, docs/synapse.md) runs in a homeserver's own environment:
+# Synapse, the client library and the module, and nothing of the server.
+SYNAPSE_VENV    := .venv-synapse
+SYNAPSE_PY      := $(SYNAPSE_VENV)/bin/python
+SYNAPSE_VERSION ?= 1.163.2
+SYNAPSE_LISTEN  ?= 127.0.0.1:8008
+SYNAPSE_APP     ?= 1400000001
+SYNAPSE_ENV     := IMLIMITS_SYNAPSE_PYTHON=$(CURDIR)/$(SYNAPSE_PY) PYTHONPATH=tests:integrations/synapse/tests
+
+.PHONY: run test test-cluster lint proto bench soak mutate redis-server browser node debian-packages clean \
+	test-synapse bench-synapse run-synapse
 
 # Two stamps: .runtime (the service and the command line: what `make run` needs) and
 # .installed (plus the dev tools: pytest, hypothesis, ruff, mypy, grpcio-tools).
@@ -21,6 +31,13 @@ $(VENV)/.runtime: pyproject.toml
 
 $(VENV)/.installed: $(VENV)/.runtime
 	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(SYNAPSE_VENV)/.installed: integrations/synapse/pyproject.toml client/pyproject.toml
+	$(PYTHON) -m venv $(SYNAPSE_VENV) || { $(MAKE) --no-print-directory debian-packages PACKAGES=python3-venv && \
+	  $(PYTHON) -m venv $(SYNAPSE_VENV); }
+	$(SYNAPSE_PY) -m pip install --quiet --upgrade pip
+	$(SYNAPSE_PY) -m pip install --quiet "matrix-synapse==$(SYNAPSE_VERSION)" -e ./client -e ./integrations/synapse
 	touch $@
 
 # Debian's redis-server package where the machine has none (needs root or sudo).
@@ -60,9 +77,25 @@ run: $(VENV)/.runtime redis-server
 test: $(VENV)/.installed redis-server browser $(NODE_EXAMPLE)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check server client console tests bench tools
+# The second mypy run checks the Synapse module against the installed Synapse's own types (it ships py.typed).
+lint: $(VENV)/.installed $(SYNAPSE_VENV)/.installed
+	$(VENV)/bin/ruff check server client console tests bench tools integrations
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --python-executable $(SYNAPSE_PY) --config-file integrations/synapse/pyproject.toml
+
+# The Synapse module against real homeservers (SQLite, loopback, no federation) in front of real imlimits servers.
+test-synapse: $(VENV)/.installed $(SYNAPSE_VENV)/.installed redis-server
+	$(SYNAPSE_ENV):integrations/synapse $(PY) -m pytest -q integrations/synapse/tests $(PYTEST_ARGS)
+
+# What the module adds to a Matrix join and a createRoom: p50 and p99, with and without it, in one run.
+bench-synapse: $(VENV)/.installed $(SYNAPSE_VENV)/.installed redis-server
+	$(SYNAPSE_ENV) $(PY) -m bench.synapse $(SYNAPSE_BENCH_ARGS)
+
+# A homeserver with the module on http://$(SYNAPSE_LISTEN)/, in front of `make run`'s server (start that first);
+# docs/synapse.md walks a newcomer through a room filling up. Ctrl-C stops it; `rm -r synapse-data` forgets it.
+run-synapse: $(VENV)/.installed $(SYNAPSE_VENV)/.installed
+	$(SYNAPSE_ENV) $(PY) -m homeserver \
+	  --data-dir synapse-data --listen $(SYNAPSE_LISTEN) --target $(LISTEN) --app-id $(SYNAPSE_APP)
 
 # Regenerates gen/ from protos/; the generated files are committed and
 # tests/test_generated.py checks they match the protos.
@@ -73,7 +106,7 @@ proto: $(VENV)/.installed
 	  --plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc --mypy_grpc_out=gen $(PROTOS)
 
 clean:
-	rm -rf $(VENV) imlimits-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SYNAPSE_VENV) imlimits-data synapse-data .pytest_cache .mypy_cache .ruff_cache
 
 # The benchmark: service against a no-op gRPC server on the same stack (see bench/).
 bench: $(VENV)/.installed redis-server

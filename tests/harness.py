@@ -119,6 +119,8 @@ class WatchedProcess:
 
     # What the process is called in failure messages.
     name = "process"
+    # How long it may take to print its ready line.
+    ready_timeout = READY_TIMEOUT_SECONDS
 
     def __init__(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
         self.args = args
@@ -159,7 +161,7 @@ class WatchedProcess:
 
         self._reader = threading.Thread(target=read_output, daemon=True)
         self._reader.start()
-        if not self._ready.wait(READY_TIMEOUT_SECONDS) or not ready[0]:
+        if not self._ready.wait(self.ready_timeout) or not ready[0]:
             self.stop()
             raise RuntimeError(f"{self.name} did not start:\n" + "".join(self.output))
 
