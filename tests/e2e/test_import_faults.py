@@ -22,6 +22,7 @@ from harness import RedisProcess, ServerProcess
 from imlimits.v1 import limit_pb2, plan_pb2
 from imlimits.v1.limit_pb2_grpc import LimitServiceStub
 from imlimits.v1.plan_pb2_grpc import PlanServiceStub
+from imlimits_server.store.onboarding import IMPORT_BATCH_MEMBERSHIPS
 from imlimits_server.store.redis_store import _load_scripts
 from redis_proxy import Matcher, RedisProxy, script_call
 
@@ -227,3 +228,25 @@ def test_a_record_cut_between_its_slices_is_applied_whole(
     assert members_of(limits, APP, "g0") == len(MEMBERS) + len(big)
     assert limits.GetUsage(limit_pb2.GetUsageRequest(app_id=APP, user="big-9999")).user_groups == 1
     assert limits.VerifyUsage(limit_pb2.VerifyUsageRequest(app_id=APP)).drifts == []
+
+
+def test_a_10000_member_record_is_applied_in_bounded_calls(proxy: RedisProxy) -> None:
+    """Issue 22, item 2: a record of 10,000 members (the export's format) was one script call of 35-174 ms."""
+    server = _serve(proxy.url, "5")
+    channel, plans, limits = _stubs(server)
+    try:
+        plans.CreateApp(plan_pb2.CreateAppRequest(app_id=APP))
+        members = [f"member-{i}" for i in range(10_000)]
+        answer = limits.ImportGroups(iter([limit_pb2.ImportGroupsRequest(
+            app_id=APP, groups=[record("big-1", members, owner="boss"), record("big-2", members)])]))
+        assert (answer.groups_created, answer.memberships_added) == (2, 20_001)
+        steps = [command for command in proxy.commands
+                 if command[:2] == [b"EVALSHA", SCRIPTS["import_groups"].sha.encode()]]
+        # Each call carries at most one step's memberships (its keys and other arguments are a few dozen).
+        assert len(steps) >= 20_000 // IMPORT_BATCH_MEMBERSHIPS
+        assert max(len(command) for command in steps) < IMPORT_BATCH_MEMBERSHIPS + 50
+        assert (members_of(limits, APP, "big-1"), members_of(limits, APP, "big-2")) == (10_001, 10_000)
+        assert limits.VerifyUsage(limit_pb2.VerifyUsageRequest(app_id=APP)).drifts == []
+    finally:
+        channel.close()
+        server.stop()

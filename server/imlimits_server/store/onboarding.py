@@ -31,11 +31,11 @@ from imlimits_server.core.onboarding import MAX_MEMBERS_PER_RECORD, GroupRecord,
 from imlimits_server.store.keys import AppKeys
 from imlimits_server.store.redis_store import RedisStore
 
-# Memberships written by one script call: a few milliseconds of Redis time,
-# so checks of other apps never wait long behind an import. A record larger
-# than this is applied in slices of this size (see import_groups.lua for how
-# it stays one record).
-IMPORT_BATCH_MEMBERSHIPS = 1000
+# Memberships written by one script call: about a millisecond of Redis time
+# (a membership costs Redis about 3 us), so checks of other apps never wait
+# long behind an import. A record larger than this is applied in slices of
+# this size (see import_groups.lua for how it stays one record).
+IMPORT_BATCH_MEMBERSHIPS = 300
 # Members read by one export call, and scan slices of the final passes.
 EXPORT_BATCH_MEMBERSHIPS = 10_000
 SCAN_SLICE = 500
@@ -43,7 +43,7 @@ SCAN_SLICE = 500
 STREAM_STATE_TTL_SECONDS = 86_400
 
 # Steps sent before the oldest one's answer is awaited.
-PIPELINE_DEPTH = 4
+PIPELINE_DEPTH = 8
 # import_groups.lua's answers that apply nothing: a step behind a refused one, and a step that came before
 # the one ahead of it (resent steps racing on a new connection).
 _AFTER_A_REFUSAL = -3
@@ -125,6 +125,7 @@ class GroupImport:
         self._steps = 0
         self._in_flight: collections.deque[asyncio.Task[None]] = collections.deque()
         self._applying: asyncio.Task[None] | None = None
+        self._resending = 0  # steps waiting to be sent again behind the step before them
         self.report = ImportReport()
 
     async def apply(self, records: Sequence[GroupRecord], first_position: int) -> None:
@@ -167,13 +168,18 @@ class GroupImport:
 
     async def _send(self, pieces: list[_Piece], position: int = 0) -> None:
         """One step; `position` names where an empty step (a message without records) stands in the stream."""
+        if self._resending:
+            # Steps sent now would only overtake the ones being sent again, and be sent again themselves.
+            await self.settle()
         self._steps += 1
         previous = self._in_flight[-1] if self._in_flight else None
         self._in_flight.append(asyncio.ensure_future(
             self._apply_step(self._steps, pieces, pieces[0].position if pieces else position, previous)))
         # Let the new step reach the connection now, so that steps go out in stream order.
         await asyncio.sleep(0)
-        if len(self._in_flight) > PIPELINE_DEPTH:
+        # The first step alone: its script may be new to Redis, and the EVAL that then loads it would let the
+        # steps behind it (EVALSHA) run first.
+        if len(self._in_flight) > PIPELINE_DEPTH or self._steps == 1:
             await self._in_flight.popleft()
 
     async def _apply_step(self, step: int, pieces: list[_Piece], first_position: int,
@@ -189,21 +195,28 @@ class GroupImport:
             args += [piece.part, group_id, piece.record.group_type.value, "" if continuing else piece.record.owner,
                      0 if continuing else piece.record.max_members, piece.token, len(piece.members),
                      *piece.members]
-        for pause in (*RETRY_PAUSES_SECONDS, None):
+        pauses, overtaken = iter(RETRY_PAUSES_SECONDS), iter(RETRY_PAUSES_SECONDS)
+        while True:
             try:
                 applied, code, detail = await self._store.run_script("import_groups", keys, args)
             except _LOST:
+                pause = next(pauses, None)
                 if pause is None:
                     raise
+                await asyncio.sleep(pause)
             else:
                 if code != _OUT_OF_ORDER:
                     break
-                if pause is None:
-                    raise redis.exceptions.ConnectionError(f"import step {step} kept arriving before step {step - 1}")
-            # Resent in stream order: the step before this one is settled first (applied, refused or failed).
-            if previous is not None:
-                await asyncio.wait([previous])
-            await asyncio.sleep(pause)
+                # It overtook the step before it (resent after a lost reply, or loaded with the script):
+                # that one is settled first (applied, refused or failed), then this one is sent again.
+                if previous is None or next(overtaken, None) is None:
+                    raise redis.exceptions.ConnectionError(f"import step {step} kept running before step {step - 1}")
+            if previous is not None and not previous.done():
+                self._resending += 1
+                try:
+                    await asyncio.wait([previous])
+                finally:
+                    self._resending -= 1
         if code in (0, _AFTER_A_REFUSAL):
             return
         refused = pieces[int(applied)] if int(applied) < len(pieces) else None
