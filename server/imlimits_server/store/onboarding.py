@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ RETRY_PAUSES_SECONDS = (0.05, 0.1, 0.2, 0.5, 1.0, 1.0)
 _TYPE_NAMES = {group_type.value: group_type.name for group_type in GroupType}
 _LOST = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
+log = logging.getLogger("imlimits.onboarding")
 _T = TypeVar("_T")
 # Work the server finishes whatever the caller does (see `in_background`).
 _background: set[asyncio.Task[Any]] = set()
@@ -65,8 +67,15 @@ def in_background(work: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
     """Run `work` as a task of its own, which a cancelled caller does not cancel: await it through shield."""
     task = asyncio.ensure_future(work)
     _background.add(task)
-    task.add_done_callback(_background.discard)
+    task.add_done_callback(_finished)
     return task
+
+
+def _finished(task: asyncio.Task[Any]) -> None:
+    _background.discard(task)
+    # Its caller may have gone: a failure (not a refusal, which is the caller's answer) is logged here.
+    if not task.cancelled() and (error := task.exception()) is not None and not isinstance(error, RecordRefused):
+        log.warning("import work the server finished for a caller ended with an error: %s", error)
 
 
 async def _retried(call: Callable[..., Awaitable[Any]], *args: Any) -> Any:
