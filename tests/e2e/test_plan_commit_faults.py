@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
+from e2e.helpers import wait_until
 from harness import RedisProcess, ServerProcess
 from imlimits.v1 import plan_pb2
 from imlimits.v1.plan_pb2_grpc import PlanServiceStub
@@ -51,5 +52,9 @@ def test_a_commit_whose_reply_was_lost_answers_and_is_audited_once(
     changes = plans.ListPlanChanges(plan_pb2.ListPlanChangesRequest(app_id=APP)).changes
     assert [(change.operation, change.new_value) for change in changes if change.item == "edition"] == \
         [("Upgrade", "EDITION_PRO")]
-    upgrades = [line for line in _audited(server) if line["operation"] == "Upgrade"]
-    assert [(line["app_id"], line["request_id"]) for line in upgrades] == [(APP, request_id)]
+
+    def upgrades() -> list[tuple[object, object]]:
+        return [(line["app_id"], line["request_id"]) for line in _audited(server) if line["operation"] == "Upgrade"]
+
+    wait_until(lambda: bool(upgrades()))  # the server's output is read by a thread of the test
+    assert upgrades() == [(APP, request_id)]
