@@ -118,7 +118,8 @@ bench: $(VENV)/.installed redis-server
 # The suite's Redis-backed tests against a real 3-master Redis Cluster on loopback.
 test-cluster: $(VENV)/.installed redis-server
 	IMLIMITS_TEST_REDIS=cluster $(PY) -m pytest -q tests/e2e tests/client tests/store/test_checks_model.py \
-	  tests/store/test_release.py tests/store/test_holds_store.py $(PYTEST_ARGS)
+	  tests/store/test_release.py tests/store/test_holds_store.py tests/store/test_verify_pending.py \
+	  tests/store/test_import_steps.py $(PYTEST_ARGS)
 
 # Bounded soak (about 70 s): mixed load from several processes, Redis killed and restarted midway.
 soak: $(VENV)/.installed redis-server

@@ -21,11 +21,18 @@ FULL_RECORDS_PER_MESSAGE = 3
 # limit, gets streams refused (REFUSED_STREAM), which gRPC clients report as
 # UNAVAILABLE; IM backends burst hundreds of checks at once on one channel.
 MAX_CONCURRENT_STREAMS = 1000
-# Calls one process answers at once, over all connections; past it gRPC
-# answers RESOURCE_EXHAUSTED at once, before reading the request. A process
-# answers some thousands of checks a second, so more calls than this in
-# flight would wait past the client's 200 ms check deadline anyway.
+# Calls one process answers at once, over all connections, health checks
+# not counted (call_limits.py); past it a call is answered RESOURCE_EXHAUSTED
+# at once, before its request is read. A process answers some thousands of
+# checks a second, so more calls than this in flight would wait past the
+# client's 200 ms check deadline anyway.
 DEFAULT_MAX_CONCURRENT_RPCS = 2000
+# Streaming calls (Stream, ImportGroups, ExportGroups) one caller may hold
+# open on one process: a quarter of the call budget, so that a caller with
+# thousands of long-lived Streams leaves calls for the others. A caller is
+# its token's name (with tokens) or its address; a fleet sharing one token
+# shares this bound, per replica.
+DEFAULT_MAX_STREAMS_PER_CALLER = 500
 # A connection with no call for this long is closed (clients reconnect on their next call).
 DEFAULT_IDLE_TIMEOUT_SECONDS = 300.0
 # A connection must finish its HTTP/2 (and TLS) handshake within this.

@@ -16,7 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2, plan_pb2_grpc
-from imlimits_server import auth, grpc_limits, metrics, price_list, redaction, workers
+from imlimits_server import auth, call_limits, grpc_limits, metrics, price_list, redaction, workers
 from imlimits_server import settings as settings_module
 from imlimits_server.core.billing import Prices
 from imlimits_server.embedded_redis import EmbeddedRedis, EmbeddedRedisError
@@ -47,14 +47,19 @@ class StartupError(Exception):
 
 def create_grpc_server(interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
                        max_concurrent_rpcs: int = grpc_limits.DEFAULT_MAX_CONCURRENT_RPCS,
-                       idle_timeout: float = grpc_limits.DEFAULT_IDLE_TIMEOUT_SECONDS) -> grpc.aio.Server:
+                       idle_timeout: float = grpc_limits.DEFAULT_IDLE_TIMEOUT_SECONDS,
+                       max_streams_per_caller: int = grpc_limits.DEFAULT_MAX_STREAMS_PER_CALLER,
+                       identify: call_limits.Identify = call_limits.peer_host) -> grpc.aio.Server:
     """The gRPC server every imlimits process uses (and the benchmark's no-op baseline, to compare like with like).
 
-    SO_REUSEPORT lets several worker processes share one port; grpc_limits bounds what callers can make it hold.
-    Every handler registered on it answers INVALID_ARGUMENT to a request whose bytes do not parse.
+    SO_REUSEPORT lets several worker processes share one port; grpc_limits bounds what callers can make it hold,
+    and call_limits how many calls it answers at once (health checks apart) and the streams of each caller, as
+    `identify` names callers. Every handler registered on it answers INVALID_ARGUMENT to a request whose bytes
+    do not parse.
     """
+    limits = call_limits.CallLimits(max_concurrent_rpcs, max_streams_per_caller, identify)
     return StrictDecodingServer(grpc.aio.server(
-        interceptors=list(interceptors), maximum_concurrent_rpcs=max_concurrent_rpcs,
+        interceptors=[*interceptors, limits],
         options=[("grpc.so_reuseport", 1), *grpc_limits.server_options(idle_timeout)]))
 
 
@@ -161,7 +166,9 @@ async def serve(settings: Settings, redis_url: str, prices: Prices, tokens: auth
         interceptors.append(metrics.MetricsInterceptor())
     if tokens.enabled:
         interceptors.append(auth.AuthInterceptor(tokens))
-    server = create_grpc_server(interceptors, settings.max_concurrent_rpcs, settings.idle_timeout)
+    server = create_grpc_server(interceptors, settings.max_concurrent_rpcs, settings.idle_timeout,
+                                settings.max_streams_per_caller,
+                                auth.identify(tokens) if tokens.enabled else call_limits.peer_host)
     plan_pb2_grpc.add_PlanServiceServicer_to_server(
         PlanService(store, settings.tz, lambda: datetime.now(UTC), settings.trust_client_time, prices, ready,
                     auth.identify(tokens)),

@@ -10,7 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from imlimits_server.grpc_limits import DEFAULT_IDLE_TIMEOUT_SECONDS, DEFAULT_MAX_CONCURRENT_RPCS
+from imlimits_server.grpc_limits import (
+    DEFAULT_IDLE_TIMEOUT_SECONDS,
+    DEFAULT_MAX_CONCURRENT_RPCS,
+    DEFAULT_MAX_STREAMS_PER_CALLER,
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class Settings:
     redis_tls_ca: Path | None = None
     log_level: str = "INFO"
     max_concurrent_rpcs: int = DEFAULT_MAX_CONCURRENT_RPCS
+    max_streams_per_caller: int = DEFAULT_MAX_STREAMS_PER_CALLER
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT_SECONDS
 
     @property
@@ -126,7 +131,12 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
                              "a non-loopback HOST needs --insecure); with --workers N, worker k uses PORT+k")
     parser.add_argument("--max-concurrent-rpcs", type=int,
                         default=env_or("MAX_CONCURRENT_RPCS", default.max_concurrent_rpcs),
-                        help="calls one process answers at once; more answer RESOURCE_EXHAUSTED (default %(default)s)")
+                        help="calls one process answers at once, health checks not counted; more answer "
+                             "RESOURCE_EXHAUSTED (default %(default)s)")
+    parser.add_argument("--max-streams-per-caller", type=int,
+                        default=env_or("MAX_STREAMS_PER_CALLER", default.max_streams_per_caller),
+                        help="streaming calls one caller (token name, else address) may hold open at once; more "
+                             "answer RESOURCE_EXHAUSTED (default %(default)s)")
     parser.add_argument("--idle-timeout", type=float, default=env_or("IDLE_TIMEOUT", default.idle_timeout),
                         help="seconds after which a connection with no calls is closed (default %(default)s)")
     parser.add_argument("--log-level", default=env_or("LOG_LEVEL", default.log_level),
@@ -138,8 +148,8 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         parser.error(f"--timezone: unknown time zone {args.timezone!r} (use an IANA name such as Asia/Shanghai)")
     if float(args.redis_timeout) <= 0 or int(args.redis_max_pending) < 1:
         parser.error("--redis-timeout and --redis-max-pending must be positive")
-    if int(args.max_concurrent_rpcs) < 1 or float(args.idle_timeout) <= 0:
-        parser.error("--max-concurrent-rpcs and --idle-timeout must be positive")
+    if int(args.max_concurrent_rpcs) < 1 or int(args.max_streams_per_caller) < 1 or float(args.idle_timeout) <= 0:
+        parser.error("--max-concurrent-rpcs, --max-streams-per-caller and --idle-timeout must be positive")
     if int(args.workers) < 1:
         parser.error("--workers must be at least 1")
     if args.metrics_listen and not _HOST_PORT.fullmatch(args.metrics_listen):
@@ -171,6 +181,7 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         redis_tls_ca=_path(args.redis_tls_ca),
         log_level=args.log_level,
         max_concurrent_rpcs=int(args.max_concurrent_rpcs),
+        max_streams_per_caller=int(args.max_streams_per_caller),
         idle_timeout=float(args.idle_timeout),
     )
 

@@ -19,7 +19,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from harness import RedisProcess, ServerProcess, free_port
-from imlimits.v1 import limit_pb2
+from imlimits.v1 import limit_pb2, limit_pb2_grpc
 from imlimits_server import grpc_limits
 
 ADMIN = "admin-token-000000000001"
@@ -167,12 +167,15 @@ def test_a_message_over_the_limit_is_refused_and_the_largest_import_passes(own_r
         process.stop()
 
 
-async def _watches(channel: grpc.aio.Channel, count: int) -> list[Any]:
-    """Health Watch streams: each stays open, holding one call, until cancelled."""
-    stub = health_pb2_grpc.HealthStub(channel)
-    streams = [stub.Watch(health_pb2.HealthCheckRequest(), timeout=60) for _ in range(count)]
+async def _streams(channel: grpc.aio.Channel, count: int) -> list[Any]:
+    """Check Streams: each stays open, holding one call, until cancelled (the first answer says it is open)."""
+    stub = limit_pb2_grpc.LimitServiceStub(channel)
+    streams = [stub.Stream(timeout=60) for _ in range(count)]
+    probe = limit_pb2.Check(join_group=limit_pb2.JoinGroupRequest(app_id=1, group_id="g", users=["u"]))
     for stream in streams:
-        await stream.read()  # open once its first answer came
+        await stream.write(probe)
+    for stream in streams:
+        await stream.read()
     return streams
 
 
@@ -184,23 +187,35 @@ async def _check(channel: grpc.aio.Channel, timeout: float) -> grpc.StatusCode:
     return grpc.StatusCode.OK
 
 
+async def _usage(channel: grpc.aio.Channel, timeout: float) -> grpc.StatusCode:
+    try:
+        await limit_pb2_grpc.LimitServiceStub(channel).GetUsage(limit_pb2.GetUsageRequest(app_id=1), timeout=timeout)
+    except grpc.aio.AioRpcError as error:
+        return error.code()
+    return grpc.StatusCode.OK
+
+
 def test_calls_are_capped_per_connection_and_per_process(own_redis: RedisProcess) -> None:
     per_process = grpc_limits.MAX_CONCURRENT_STREAMS + 50
-    process = ServerProcess("--redis-url", own_redis.url, "--max-concurrent-rpcs", str(per_process)).start()
+    process = ServerProcess("--redis-url", own_redis.url, "--max-concurrent-rpcs", str(per_process),
+                            "--max-streams-per-caller", str(per_process)).start()
 
     async def scenario() -> None:
         options = [("grpc.use_local_subchannel_pool", 1)]
         async with grpc.aio.insecure_channel(process.target, options=options) as first, \
                 grpc.aio.insecure_channel(process.target, options=options) as second:
-            streams = await _watches(first, grpc_limits.MAX_CONCURRENT_STREAMS)
+            streams = await _streams(first, grpc_limits.MAX_CONCURRENT_STREAMS)
             # The connection is full: a further call waits for a free stream, here past its deadline.
             assert await _check(first, 1) == grpc.StatusCode.DEADLINE_EXCEEDED
-            streams += await _watches(second, per_process - grpc_limits.MAX_CONCURRENT_STREAMS)
-            # The process is full: a call on a connection with free streams is refused at once.
-            assert await _check(second, 10) == grpc.StatusCode.RESOURCE_EXHAUSTED
+            streams += await _streams(second, per_process - grpc_limits.MAX_CONCURRENT_STREAMS)
+            # The process is full: a call on a connection with free streams is refused at once, but health
+            # checks are answered whatever the checks hold.
+            assert await _usage(second, 10) == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert await _check(second, 10) == grpc.StatusCode.OK
             for stream in streams:
                 stream.cancel()
             assert await _check(first, 10) == grpc.StatusCode.OK
+            assert await _usage(second, 10) == grpc.StatusCode.NOT_FOUND  # answered again (app 1 is unknown)
 
     try:
         asyncio.run(scenario())

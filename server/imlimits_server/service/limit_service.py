@@ -88,7 +88,11 @@ class LimitService(limit_pb2_grpc.LimitServiceServicer):
     @grpc_errors
     async def ImportGroups(self, request_iterator: AsyncIterator[limit_pb2.ImportGroupsRequest],
                            context: grpc.aio.ServicerContext) -> limit_pb2.ImportGroupsResponse:
-        return onboarding.import_response(await onboarding.import_groups(self._store, request_iterator))
+        def cut() -> bool:
+            remaining = context.time_remaining()
+            return bool(context.cancelled()) or (remaining is not None and remaining <= 0)
+
+        return onboarding.import_response(await onboarding.import_groups(self._store, request_iterator, cut))
 
     @grpc_stream_errors
     async def ExportGroups(self, request: limit_pb2.ExportGroupsRequest,

@@ -7,15 +7,19 @@ records before it stay applied and an import applied twice changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from imlimits.v1 import limit_pb2
 from imlimits_server.core.errors import FailedPrecondition, InvalidArgument, NotFound, PlanError
 from imlimits_server.core.onboarding import MAX_MEMBERS_PER_RECORD, GroupRecord, ImportReport
 from imlimits_server.service import convert, validation
-from imlimits_server.store.onboarding import GroupImport, RecordRefused, export_groups
+from imlimits_server.store.onboarding import GroupImport, RecordRefused, export_groups, in_background
 from imlimits_server.store.redis_store import RedisStore
+
+# How long a replacing import waits, once its messages end, for word that the call was cancelled instead.
+CUT_SIGNAL_SECONDS = 0.1
 
 
 def at_record(position: int, group_id: str, error: PlanError) -> PlanError:
@@ -43,7 +47,15 @@ def record(message: limit_pb2.GroupRecord) -> GroupRecord:
     return GroupRecord(group_id, group_type, owner, members, message.max_members)
 
 
-async def import_groups(store: RedisStore, messages: AsyncIterator[limit_pb2.ImportGroupsRequest]) -> ImportReport:
+async def import_groups(store: RedisStore, messages: AsyncIterator[limit_pb2.ImportGroupsRequest],
+                        cut: Callable[[], bool] = lambda: False) -> ImportReport:
+    """Apply the stream; once it is received whole, the server applies it whole whatever the caller does.
+
+    A stream cut before its end (cancelled, past its deadline, a refused or
+    malformed record) replaces nothing: the records the server began to apply
+    are applied whole and stay, and its state is dropped. `cut` tells whether
+    the call was cancelled or is past its deadline.
+    """
     stream: GroupImport | None = None
     app_id, replace, position = 0, False, 0
     try:
@@ -67,15 +79,25 @@ async def import_groups(store: RedisStore, messages: AsyncIterator[limit_pb2.Imp
                 await stream.settle()  # a refusal of an earlier record comes first
                 raise refusal
             position += len(records)
-        if stream is None:
-            return ImportReport()
-        return await stream.finish()
+        if replace:
+            # gRPC ends a cancelled call's messages as if the stream had ended, and tells of the cancellation
+            # a moment later (by cancelling this task): a replace waits for that moment before it starts.
+            await asyncio.sleep(CUT_SIGNAL_SECONDS)
+        if cut():
+            raise asyncio.CancelledError("the caller cancelled the stream before its end")
     except RecordRefused as refused:
         await _discard(stream)
         raise at_record(refused.position, refused.group_id, refused.error) from None
     except BaseException:
         await _discard(stream)
         raise
+    if stream is None:
+        return ImportReport()
+    # The stream is received whole: from here the server finishes it, in a task the caller cannot cancel.
+    try:
+        return await asyncio.shield(in_background(stream.finish()))
+    except RecordRefused as refused:
+        raise at_record(refused.position, refused.group_id, refused.error) from None
 
 
 async def _discard(stream: GroupImport | None) -> None:
@@ -83,7 +105,7 @@ async def _discard(stream: GroupImport | None) -> None:
         return
     # The stream's state expires on its own; the refusal is what the caller needs to see.
     with contextlib.suppress(Exception):
-        await stream.discard()
+        await asyncio.shield(in_background(stream.discard()))
 
 
 async def _numbered(messages: AsyncIterator[limit_pb2.ImportGroupsRequest],

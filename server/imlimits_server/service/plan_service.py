@@ -15,6 +15,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import grpc
+import redis.exceptions
 from google.protobuf.message import Message
 
 from imlimits.v1 import plan_pb2, plan_pb2_grpc
@@ -29,6 +30,7 @@ from imlimits_server.service.errors import Contention, NotReady, grpc_errors
 from imlimits_server.store.redis_store import RedisStore, StoredApp
 
 audit_log = logging.getLogger("imlimits.audit")
+log = logging.getLogger("imlimits.plans")
 
 # Plan calls of one app are serialised without a visible failure (SPEC: never
 # ABORTED). One process queues them on a per-app lock; replicas race on the
@@ -36,6 +38,8 @@ audit_log = logging.getLogger("imlimits.audit")
 # the call's deadline, and only then answers UNAVAILABLE.
 _RETRY_FIRST_PAUSE_SECONDS = 0.002
 _RETRY_MAX_PAUSE_SECONDS = 0.1
+# Pauses before reading back what a commit whose reply was lost did (about 0.9 s in all).
+_READ_BACK_PAUSES_SECONDS = (0.02, 0.08, 0.2, 0.6)
 # A call without a deadline waits at most this long for its turn.
 _NO_DEADLINE_WAIT_SECONDS = 10.0
 
@@ -267,7 +271,7 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
                     # never makes a concurrent change retry; only its answer is remembered.
                     if await self._store.remember_request(app_id, prelude.request_id, remembered):
                         return answer
-                elif await self._store.commit_app(stored.version, state, prelude.request_id, remembered):
+                elif await self._commit(stored, state, prelude.request_id, remembered):
                     _audit(self._identify(context), state)
                     return answer
                 # Another replica wrote first (or answered this request id): read again after a pause.
@@ -279,6 +283,35 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
                 pause = min(pause * 2, _RETRY_MAX_PAUSE_SECONDS)
         finally:
             lock.release()
+
+    async def _commit(self, stored: StoredApp, state: AppState, request_id: str, remembered: str) -> bool:
+        """Commit; when the reply is lost, learn from Redis what the attempt did instead of answering UNAVAILABLE.
+
+        A lost reply is neither a conflict nor a commit. With a request id the
+        stored answer says it: ours (committed: audited and answered), another
+        (the loop replays it), none (not committed: the loop tries again; a
+        first attempt still on its way then meets the request id or the new
+        version, so the change is made once). Without one, only the plan as
+        written says it; anything else stays UNAVAILABLE, since trying again
+        could make the change twice.
+        """
+        try:
+            return await self._store.commit_app(stored.version, state, request_id, remembered)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as lost:
+            for pause in _READ_BACK_PAUSES_SECONDS:
+                await asyncio.sleep(pause)
+                try:
+                    after = await self._store.load_app(state.app_id, request_id)
+                except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                    continue
+                if request_id:
+                    return after.stored_request == remembered
+                if after.state == state:
+                    return True
+                raise lost
+            log.warning("app %d: the outcome of a plan change (request id %r) is unknown: redis did not answer",
+                        state.app_id, request_id)
+            raise lost
 
     @grpc_errors
     async def ListApps(self, request: plan_pb2.ListAppsRequest,

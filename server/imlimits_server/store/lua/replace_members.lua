@@ -1,13 +1,20 @@
 -- ImportGroups with replace, at the stream's end: releases, one bounded slice
 -- at a time, the members of a group that the stream did not name for it.
--- KEYS: g, m, stage, uc, seen. ARGV: cursor, count, group_id. Returns next_cursor;
--- the stage set is dropped with the last slice. A group destroyed meanwhile
--- has nothing left to replace. Like import_groups.lua it keeps the stream's
--- totals in `seen`, so a slice retried after a lost reply counts once.
-if redis.call('EXISTS', KEYS[1]) == 0 then
+-- KEYS: g, m, stage, uc, seen. ARGV: cursor, count, group_id. Returns next_cursor.
+-- Like import_groups.lua it keeps the stream's totals in `seen`, so a slice
+-- retried after a lost reply counts once. The last slice drops the stage set
+-- and marks the group replaced in `seen` (its state letter in capitals), in
+-- the same step: a last slice sent again, or a group that HSCAN lists twice,
+-- then changes nothing, where without the stage set it would release every
+-- member named. A group destroyed meanwhile has nothing left to replace.
+local state = redis.call('HGET', KEYS[5], ARGV[3])
+if not state or state == string.upper(state) then return '0' end
+local function replaced(final_state)
   redis.call('DEL', KEYS[3])
+  redis.call('HSET', KEYS[5], ARGV[3], string.upper(final_state))
   return '0'
 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return replaced(state) end
 local scanned = redis.call('SSCAN', KEYS[2], ARGV[1], 'COUNT', tonumber(ARGV[2]))
 local leaving = {}
 for _, user in ipairs(scanned[2]) do
@@ -18,10 +25,11 @@ end
 release_users(KEYS[4], leaving)
 if #leaving > 0 then
   redis.call('HINCRBY', KEYS[5], '\0removed', #leaving)
-  if redis.call('HGET', KEYS[5], ARGV[3]) == 's' then
-    redis.call('HSET', KEYS[5], ARGV[3], 'u')
+  if state == 's' then
+    state = 'u'
+    redis.call('HSET', KEYS[5], ARGV[3], state)
     redis.call('HINCRBY', KEYS[5], '\0updated', 1)
   end
 end
-if scanned[1] == '0' then redis.call('DEL', KEYS[3]) end
+if scanned[1] == '0' then return replaced(state) end
 return scanned[1]

@@ -1,0 +1,82 @@
+"""The coalescing client gives each caller its own answer, and a waiting check leaves within its window.
+
+Issue 22, item 8: answers matched to callers in reverse (or the stream's
+answers taken from the wrong end) survived, since the tests compared only a
+Counter of codes; so did a window of 3600 s, since no test had a check in
+flight long enough for a second one to wait out its window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+import pytest
+
+from harness import ServerProcess
+from imlimits.v1 import limit_pb2_grpc
+from imlimits_client import AsyncClient, CheckResult, Edition, GroupType, ImCode
+from imlimits_client import calls as client_calls
+from imlimits_client.batching import DEFAULT_COALESCE_MAX, DEFAULT_COALESCE_WINDOW, Coalescer, CoalesceVia
+
+
+@pytest.mark.parametrize("via", ["batch", "stream"])
+def test_each_coalesced_caller_gets_its_own_answer(server: ServerProcess, app_id: int, via: CoalesceVia) -> None:
+    """Callers ask of a group that exists and one that does not, in an order that reads differently backwards:
+    any mix-up shows as a wrong code."""
+
+    async def run() -> None:
+        async with AsyncClient(server.target, check_timeout=10, admin_timeout=10, coalesce=True,
+                               coalesce_via=via) as client:
+            await client.admin.create_app(app_id)
+            await client.admin.upgrade(app_id, Edition.ULTIMATE)
+            assert (await client.check.create_group(app_id, "here", GroupType.PUBLIC, owner="o")).allowed
+            for _ in range(3):
+                groups = ["gone" if i % 3 == 1 else "here" for i in range(40)]
+                results = await asyncio.gather(*(client.check.join_group(app_id, group_id, [f"u{i}"])
+                                                 for i, group_id in enumerate(groups)))
+                assert [result.code for result in results] == [
+                    ImCode.OK if group_id == "here" else ImCode.GROUP_NOT_FOUND for group_id in groups]
+
+    asyncio.run(run())
+
+
+class _HoldFirstCall(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """Keeps the channel's first unary call from leaving until released: a check in flight for that long."""
+
+    def __init__(self) -> None:
+        self.held = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def intercept_unary_unary(self, continuation: Callable[[Any, Any], Awaitable[Any]],
+                                    client_call_details: Any, request: Any) -> Any:
+        if not self.held.is_set():
+            self.held.set()
+            await self.release.wait()
+        return await continuation(client_call_details, request)
+
+
+def test_a_waiting_check_leaves_within_its_window_while_another_is_in_flight(server: ServerProcess,
+                                                                             app_id: int) -> None:
+    async def run() -> None:
+        async with AsyncClient(server.target, check_timeout=10, admin_timeout=10) as client:
+            await client.admin.create_app(app_id)
+            assert (await client.check.create_group(app_id, "g", owner="o")).allowed
+        hold = _HoldFirstCall()
+        async with grpc.aio.insecure_channel(server.target, interceptors=[hold]) as channel:
+            coalescer = Coalescer(limit_pb2_grpc.LimitServiceStub(channel), (), DEFAULT_COALESCE_WINDOW,
+                                  DEFAULT_COALESCE_MAX, "batch", timeout=10)
+            first = asyncio.ensure_future(coalescer.send(client_calls.join_group(app_id, "g", ["a"], False), 30))
+            await hold.held.wait()
+            # The first check is on its way and unanswered: the second waits for company at most its window,
+            # then goes by itself (the 10 s bound only keeps a broken client from hanging the test).
+            second = CheckResult.from_proto(await coalescer.send(client_calls.join_group(app_id, "g", ["b"], False),
+                                                                 10))
+            assert second.code == ImCode.OK and not first.done()
+            hold.release.set()
+            assert CheckResult.from_proto(await first).code == ImCode.OK
+            await coalescer.close()
+
+    asyncio.run(run())
