@@ -453,3 +453,18 @@ def test_batch_and_stream_hold_confirm_and_cancel(holds: Holds) -> None:
     assert streamed[0].check.allowed and streamed[0].check.hold_id == ""
     usage = holds.usage(group_id="g")
     assert (usage.group_members, usage.held_group_members) == (3, 1)  # owner, a confirmed, c still held
+
+
+# Decision (docs/holds.md): a replacing import that releases a held membership ends the hold's cover of it.
+
+def test_a_replacing_import_that_drops_a_held_member_ends_the_holds_cover(holds: Holds) -> None:
+    holds.create("g", hold=0)
+    answer = holds.join("g", ["kept", "dropped"])
+    record = limit_pb2.GroupRecord(group_id="g", type=WORK, owner="owner", members=["kept"])
+    imported = holds.stub.ImportGroups(iter([limit_pb2.ImportGroupsRequest(app_id=holds.app_id, groups=[record],
+                                                                            replace=True)]))
+    assert imported.memberships_removed == 1
+    usage = holds.usage(group_id="g")
+    assert (usage.group_members, usage.held_group_members, usage.held_memberships) == (2, 1, 1)
+    assert holds.cancel(answer.hold_id).released == 1  # "kept" only: "dropped" was released once, by the import
+    assert holds.groups_of("dropped") == 0 and holds.members("g") == 1

@@ -297,7 +297,8 @@ class GroupImport:
 
     async def _replace_members(self, group_id: str) -> None:
         keys = [self._keys.group(group_id), self._keys.members(group_id),
-                self._keys.import_stage(self._stream, group_id), self._keys.user_counts, self._seen]
+                self._keys.import_stage(self._stream, group_id), self._keys.user_counts, self._seen,
+                self._keys.held_members(group_id), self._keys.counts]
         cursor = "0"
         while True:
             cursor = await self._run("replace_members", keys, [cursor, SCAN_SLICE, group_id])

@@ -345,8 +345,10 @@ class RedisStore:
         The checks of one app run in the order given through batch.lua, one
         script call per run of up to BATCH_SCRIPT_ARGS arguments: one round
         trip and one script start for many checks. Apps run side by side.
-        A destroy runs alone (it drains in several calls), so later checks see
-        its memberships released, as they would after the unary call.
+        A destroy runs alone (it may take several calls), so later checks see
+        the group gone and its id and room slot free, as after the unary call;
+        a large group's memberships are released by the workers within 2 s, as
+        after the unary call too (docs/batching.md).
         """
         answers: list[Answer | Exception | None] = [None] * len(checks)
         by_app: dict[int, list[int]] = {}

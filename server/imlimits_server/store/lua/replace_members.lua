@@ -1,6 +1,7 @@
 -- ImportGroups with replace, at the stream's end: releases, one bounded slice
 -- at a time, the members of a group that the stream did not name for it.
--- KEYS: g, m, stage, uc, seen. ARGV: cursor, count, group_id. Returns next_cursor.
+-- KEYS: g, m, stage, uc, seen, mh, cnt. ARGV: cursor, count, group_id. Returns next_cursor.
+-- A held membership it releases is no longer its hold's (docs/holds.md), as after a leave.
 -- Like import_groups.lua it keeps the stream's totals in `seen`, so a slice
 -- retried after a lost reply counts once. The last slice drops the stage set
 -- and marks the group replaced in `seen` (its state letter in capitals), in
@@ -24,6 +25,8 @@ for _, user in ipairs(scanned[2]) do
 end
 release_users(KEYS[4], leaving)
 if #leaving > 0 then
+  local held = redis.call('HDEL', KEYS[6], unpack(leaving))
+  if held > 0 then redis.call('HINCRBY', KEYS[7], 'hmembers', -held) end
   redis.call('HINCRBY', KEYS[5], '\0removed', #leaving)
   if state == 's' then
     state = 'u'
