@@ -49,6 +49,11 @@ _WORDS: dict[str, tuple[str, str]] = {
     "back": ("返回修改", "Back to the form"),
     "av_rooms": ("音视频聊天室", "Audio/video chat rooms"),
     "groups": ("群组", "Groups"),
+    "held": ("其中保留中、待确认（已计入上方用量）：{holds} 个保留，{groups} 个群组（含 {rooms} 个音视频聊天室），"
+             "{memberships} 个群成员关系",
+             "Of these, held and not yet confirmed (counted above): {holds} holds, {groups} groups "
+             "({rooms} audio/video chat rooms), {memberships} memberships"),
+    "held_members": ("其中 {count} 个保留中、待确认", "{count} of them held, not yet confirmed"),
     "unlimited": ("无上限", "unlimited"),
     "no_limit": ("不限", "no limit"),
     "limits": ("当前生效的限制", "Limits enforced now"),

@@ -104,3 +104,20 @@ def test_usage_and_lookups(browser: WebDriver, console: ConsoleProcess, lived_in
     card.click()
     assert "旗舰版-后付费" in text(driver, "#plan")
     screenshot(driver, "24-app-ultimate")
+
+
+def test_usage_shows_what_is_held(browser: WebDriver, console: ConsoleProcess, client: Client, app_id: int) -> None:
+    """Held items (docs/holds.md) are named apart from the confirmed ones, and disappear once confirmed."""
+    client.admin.create_app(app_id)
+    client.check.create_group(app_id, "team", GroupType.WORK, owner="alice")
+    held = client.check.join_group(app_id, "team", ["bob", "carol"], hold_seconds=600)
+    client.check.create_room(app_id, "live", hold_seconds=600)
+    driver = browser
+    driver.get(f"{console.url}/apps/{app_id}/usage?group=team")
+    assert text(driver, "#held") == ("其中保留中、待确认（已计入上方用量）：2 个保留，1 个群组（含 1 个音视频聊天室），"
+                                     "2 个群成员关系")
+    assert text(driver, "#held-members") == "其中 2 个保留中、待确认"
+    screenshot(driver, "25-usage-held")
+    client.check.confirm_hold(app_id, held.hold_id)
+    driver.get(f"{console.url}/apps/{app_id}/usage?group=team")
+    assert not driver.find_elements(By.CSS_SELECTOR, "#held-members")
