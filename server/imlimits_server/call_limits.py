@@ -40,6 +40,8 @@ class CallLimits(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._identify = identify
         self.calls = 0
         self.streams: collections.Counter[str] = collections.Counter()
+        # Method -> (the handler grpc gave, its counted form): built once, as the decoding guard's are.
+        self._counted_handlers: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
@@ -51,7 +53,10 @@ class CallLimits(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if self.calls >= self.max_calls:
             return _refusal(f"this server answers {self.max_calls} calls at once and has that many; retry "
                             "shortly or call another replica")
-        return self._counted(handler)
+        cached = self._counted_handlers.get(handler_call_details.method)
+        if cached is None or cached[0] is not handler:
+            cached = self._counted_handlers[handler_call_details.method] = (handler, self._counted(handler))
+        return cached[1]
 
     def _counted(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         kind = ("stream" if handler.request_streaming else "unary") + "_" + \
