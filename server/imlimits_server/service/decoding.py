@@ -10,7 +10,7 @@ added later, unary or streaming, gets the rule without doing anything.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -90,27 +90,8 @@ def strict_handler(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         # thread pool with another kind of context and is left as registered.
         return handler
     if handler.request_streaming:
-        guarded = _guard(behaviour, _passthrough)
-        return handler._replace(request_deserializer=_raising(decode), **{kind: guarded})
-    guarded = _guard(behaviour, _decoder(decode))
-    return handler._replace(request_deserializer=None, **{kind: guarded})
-
-
-_Prepare = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
-
-
-async def _passthrough(request: Any, context: grpc.aio.ServicerContext) -> Any:
-    return request
-
-
-def _decoder(decode: _Decode) -> _Prepare:
-    async def prepare(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
-        try:
-            return decode(raw)
-        except DecodeError as error:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, describe(decode, raw, error))
-
-    return prepare
+        return handler._replace(request_deserializer=_raising(decode), **{kind: _guard(behaviour, None)})
+    return handler._replace(request_deserializer=None, **{kind: _guard(behaviour, decode)})
 
 
 def _raising(decode: _Decode) -> _Decode:
@@ -123,13 +104,22 @@ def _raising(decode: _Decode) -> _Decode:
     return decode_or_raise
 
 
-def _guard(behaviour: Callable[..., Any], prepare: _Prepare) -> Callable[..., Any]:
-    """Wraps `behaviour` keeping its kind (coroutine or async generator), which grpc dispatches on."""
+def _guard(behaviour: Callable[..., Any], decode: _Decode | None) -> Callable[..., Any]:
+    """Wraps `behaviour` keeping its kind (coroutine or async generator), which grpc dispatches on.
+
+    `decode` parses a unary request's raw bytes in place (no coroutine of its
+    own: this runs on every call); a streamed request comes already decoded
+    by `_raising`, and `decode` is None.
+    """
     if inspect.isasyncgenfunction(behaviour):
         async def streaming(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            prepared = await prepare(request, context)
+            if decode is not None:
+                try:
+                    request = decode(request)
+                except DecodeError as error:
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, describe(decode, request, error))
             try:
-                async for response in behaviour(prepared, context):
+                async for response in behaviour(request, context):
                     yield response
             except MalformedRequest as error:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
@@ -137,9 +127,13 @@ def _guard(behaviour: Callable[..., Any], prepare: _Prepare) -> Callable[..., An
         return streaming
 
     async def single(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        prepared = await prepare(request, context)
+        if decode is not None:
+            try:
+                request = decode(request)
+            except DecodeError as error:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, describe(decode, request, error))
         try:
-            return await behaviour(prepared, context)
+            return await behaviour(request, context)
         except MalformedRequest as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
 
