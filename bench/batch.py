@@ -10,8 +10,9 @@
   (its default) and into a Stream; against imlimits and the no-op server.
 - Latency: the client library's unary and coalesced calls at the same
   offered (open-loop) rate.
-- Attempts at the unary path: the service on uvloop, and with its Redis
-  writes corked for one loop turn, against the service as shipped.
+- Attempts at the unary path: the service with its Redis writes corked for
+  one loop turn, against the service as shipped (uvloop has its own
+  comparison, bench/loops.py, with a no-op server on each loop).
 
 Run alone with `PYTHONPATH=tests .venv/bin/python -m bench.batch`.
 """
@@ -269,8 +270,7 @@ def run(service: ServerProcess, noop: ServerProcess, redis_url: str, redis_pid: 
 
 
 # Attempts at the unary path, each the same service started differently (see the modules).
-ATTEMPTS = {"asyncio (as shipped)": "imlimits_server.main", "uvloop": "bench.uvloop_server",
-            "redis writes corked per loop turn": "bench.corked_server"}
+ATTEMPTS = {"as shipped": "imlimits_server.main", "redis writes corked per loop turn": "bench.corked_server"}
 
 
 def attempts(redis_url: str, seconds: float, warmup: float, processes: int, concurrency: int) -> dict[str, Any]:

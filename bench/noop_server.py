@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from imlimits.v1 import limit_pb2, limit_pb2_grpc
+from imlimits_server import event_loop
 from imlimits_server.main import create_grpc_server
 
 ADMITTED = limit_pb2.CheckResponse(code=0, info="admitted", allowed=True)
@@ -79,5 +80,8 @@ async def serve(listen: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--listen", default="127.0.0.1:0")
+    parser.add_argument("--event-loop", default="uvloop", choices=event_loop.EVENT_LOOPS,
+                        help="the same choice as the service's, so that each is measured on the same loop")
+    args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    asyncio.run(serve(parser.parse_args().listen))
+    event_loop.run(serve(args.listen), args.event_loop)

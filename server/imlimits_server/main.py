@@ -16,7 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2, plan_pb2_grpc
-from imlimits_server import auth, call_limits, grpc_limits, metrics, price_list, redaction, workers
+from imlimits_server import auth, call_limits, event_loop, grpc_limits, metrics, price_list, redaction, workers
 from imlimits_server import settings as settings_module
 from imlimits_server.core.billing import Prices
 from imlimits_server.embedded_redis import EmbeddedRedis, EmbeddedRedisError
@@ -185,7 +185,8 @@ async def serve(settings: Settings, redis_url: str, prices: Prices, tokens: auth
         raise StartupError(f"cannot listen on {settings.listen}: the address is in use or not on this host")
     await server.start()
     host = settings.listen.rsplit(":", 1)[0]
-    log.info("imlimits serving on %s:%d (redis %s, time zone %s)", host, port, redact(redis_url), settings.timezone)
+    log.info("imlimits serving on %s:%d (redis %s, time zone %s, event loop %s)", host, port, redact(redis_url),
+             settings.timezone, settings.event_loop)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -243,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if settings.workers > 1:
             return workers.supervise(argv, settings.workers, settings.listen, redis_url, settings.shutdown_grace,
                                      settings.metrics_listen)
-        asyncio.run(serve(settings, redis_url, prices, tokens, embedded))
+        event_loop.run(serve(settings, redis_url, prices, tokens, embedded), settings.event_loop)
     except (EmbeddedRedisError, StartupError) as error:
         log.error("%s", error)
         return 1

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from imlimits_server.event_loop import EVENT_LOOPS, EventLoop
 from imlimits_server.grpc_limits import (
     DEFAULT_IDLE_TIMEOUT_SECONDS,
     DEFAULT_MAX_CONCURRENT_RPCS,
@@ -40,6 +41,7 @@ class Settings:
     redis_password_file: Path | None = None
     redis_tls_ca: Path | None = None
     log_level: str = "INFO"
+    event_loop: EventLoop = "uvloop"
     max_concurrent_rpcs: int = DEFAULT_MAX_CONCURRENT_RPCS
     max_streams_per_caller: int = DEFAULT_MAX_STREAMS_PER_CALLER
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT_SECONDS
@@ -141,6 +143,8 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
                         help="seconds after which a connection with no calls is closed (default %(default)s)")
     parser.add_argument("--log-level", default=env_or("LOG_LEVEL", default.log_level),
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--event-loop", default=env_or("EVENT_LOOP", default.event_loop), choices=EVENT_LOOPS,
+                        help="the event loop of each server process (default %(default)s)")
     args = parser.parse_args(argv)
     try:
         ZoneInfo(args.timezone)
@@ -150,6 +154,9 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         parser.error("--redis-timeout and --redis-max-pending must be positive")
     if int(args.max_concurrent_rpcs) < 1 or int(args.max_streams_per_caller) < 1 or float(args.idle_timeout) <= 0:
         parser.error("--max-concurrent-rpcs, --max-streams-per-caller and --idle-timeout must be positive")
+    if args.event_loop not in EVENT_LOOPS:  # argparse checks choices on the command line, not in IMLIMITS_*
+        parser.error(f"--event-loop (IMLIMITS_EVENT_LOOP) must be one of {', '.join(EVENT_LOOPS)}, "
+                     f"got {args.event_loop!r}")
     if int(args.workers) < 1:
         parser.error("--workers must be at least 1")
     if args.metrics_listen and not _HOST_PORT.fullmatch(args.metrics_listen):
@@ -180,6 +187,7 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         redis_password_file=_path(args.redis_password_file),
         redis_tls_ca=_path(args.redis_tls_ca),
         log_level=args.log_level,
+        event_loop=args.event_loop,
         max_concurrent_rpcs=int(args.max_concurrent_rpcs),
         max_streams_per_caller=int(args.max_streams_per_caller),
         idle_timeout=float(args.idle_timeout),

@@ -17,6 +17,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 from e2e.helpers import refused, ts
 from harness import RedisProcess, ServerProcess
 from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2, plan_pb2_grpc
+from imlimits_server import settings
 
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -81,6 +82,29 @@ def test_settings_from_environment(own_redis: RedisProcess, app_id: int) -> None
         assert app.edition == plan_pb2.EDITION_ULTIMATE
     finally:
         process.stop()
+
+
+@pytest.mark.parametrize(("args", "loop"), [((), "uvloop"), (("--event-loop", "asyncio"), "asyncio")])
+def test_event_loop_is_uvloop_unless_asked(own_redis: RedisProcess, app_id: int, args: tuple[str, ...],
+                                           loop: str) -> None:
+    """Each loop serves the same answers; the start-up line names the one in use."""
+    process = ServerProcess("--redis-url", own_redis.url, *args).start()
+    try:
+        assert f"event loop {loop})" in "".join(process.output)
+        with grpc.insecure_channel(process.target) as channel:
+            plan_pb2_grpc.PlanServiceStub(channel).CreateApp(plan_pb2.CreateAppRequest(app_id=app_id))
+            answer = limit_pb2_grpc.LimitServiceStub(channel).CreateGroup(limit_pb2.CreateGroupRequest(
+                app_id=app_id, group_id="g", type=limit_pb2.GROUP_TYPE_WORK, owner="alice"))
+        assert answer.allowed
+    finally:
+        process.stop()
+
+
+def test_an_unknown_event_loop_is_refused_from_the_environment_too(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        settings.parse([], environ={"IMLIMITS_EVENT_LOOP": "trio"})
+    assert "--event-loop (IMLIMITS_EVENT_LOOP) must be one of uvloop, asyncio, got 'trio'" in capsys.readouterr().err
+    assert settings.parse([], environ={"IMLIMITS_EVENT_LOOP": "asyncio"}).event_loop == "asyncio"
 
 
 def test_default_time_zone_is_shanghai(server: ServerProcess, app_id: int) -> None:
