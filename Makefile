@@ -114,6 +114,7 @@ bench: $(VENV)/.installed redis-server
 	PYTHONPATH=tests $(PY) -m bench.onboarding $(ONBOARDING_BENCH_ARGS)
 	PYTHONPATH=tests $(PY) -m bench.release $(RELEASE_BENCH_ARGS)
 	PYTHONPATH=tests $(PY) -m bench.holds $(HOLDS_BENCH_ARGS)
+	$(PY) -m bench.capacity $(CAPACITY_ARGS)
 
 # The suite's Redis-backed tests against a real 3-master Redis Cluster on loopback.
 test-cluster: $(VENV)/.installed redis-server

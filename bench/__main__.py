@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import platform
+import resource
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -19,7 +20,7 @@ from typing import Any
 
 import redis
 
-from bench import batch
+from bench import batch, loops
 from bench.load import APPS, GROUPS_PER_APP, Run, drive
 from harness import ClusterProcess, RedisProcess, ServerProcess
 from imlimits_client import AsyncClient, Edition, GroupType
@@ -44,6 +45,7 @@ class Result:
     script_loads: int | None = None
     server_cpu_us_per_check: float | None = None
     redis_cpu_us_per_check: float | None = None
+    load_cpu_us_per_check: float | None = None  # the load generator's processes (the callers' side)
 
 
 def _percentile(ordered: list[float], fraction: float) -> float:
@@ -56,6 +58,12 @@ def _cpu_seconds(pids: list[int]) -> float:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])
     return total / _CLOCK_TICKS
+
+
+def _children_cpu_seconds() -> float:
+    """CPU of this process's children that have ended and been waited for: drive()'s load processes."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _rss_mib(pid: int) -> float:
@@ -78,6 +86,7 @@ def _measure(name: str, server: ServerProcess, pids: list[int], workload: str, w
     before_stats = _commandstats(redis_client) if redis_client else {}
     before_cpu = _cpu_seconds(pids)
     before_redis_cpu = _cpu_seconds([redis_pid])
+    before_load = _children_cpu_seconds()
     calls, errors, latencies, all_calls = drive(Run(server.target, workload, concurrency, args.seconds, args.warmup),
                                      min(args.load_processes, concurrency))
     cpu = _cpu_seconds(pids) - before_cpu
@@ -89,6 +98,7 @@ def _measure(name: str, server: ServerProcess, pids: list[int], workload: str, w
                     _percentile(latencies, 0.5), _percentile(latencies, 0.99), _percentile(latencies, 0.999))
     # CPU is read around the whole run, warm-up included, so it is divided by every call sent.
     result.server_cpu_us_per_check = cpu / max(1, all_calls) * 1e6
+    result.load_cpu_us_per_check = (_children_cpu_seconds() - before_load) / max(1, all_calls) * 1e6
     if redis_client:
         after = _commandstats(redis_client)
         delta = {key: after.get(key, 0) - before_stats.get(key, 0) for key in after}
@@ -171,6 +181,7 @@ def main() -> None:
     headline: list[float] = []
     memory: dict[str, Any] = {}
     batching: dict[str, Any] = {}
+    event_loops: dict[str, Any] = {}
     redis_pid = redis_server.processes[0].pid if isinstance(redis_server, ClusterProcess) else redis_server.pid
     try:
         asyncio.run(_prepare(service.target))
@@ -191,6 +202,8 @@ def main() -> None:
             measure(service, workload, concurrency)
         batching = batch.run(service, noop, redis_server.url, redis_pid if redis_client else None, args.seconds,
                              args.warmup, args.load_processes, args.concurrency)
+        event_loops = loops.run(redis_server.url, args.seconds, args.warmup, args.load_processes, args.concurrency,
+                                args.rounds)
         if redis_client is not None:
             before = int(redis_client.info("memory")["used_memory"])
             asyncio.run(_load_memberships(service.target, args.memberships))
@@ -226,6 +239,7 @@ def main() -> None:
         "p50_gap_ms_at_concurrency_1": p50_gap,
         "memory": memory,
         "batching": batching,
+        "event_loops": event_loops,
         "seconds": time.monotonic() - started,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -237,6 +251,7 @@ def main() -> None:
     print(f"  join c={args.concurrency} is the median of {len(headline)} alternating rounds: "
           + ", ".join(f"{ratio:.2f}" for ratio in headline))
     print(f"p50 gap at concurrency 1 (join): {p50_gap:+.3f} ms")
+    loops.print_report(event_loops)
     if memory:
         print(f"redis bytes per membership at {memory['memberships']:,}: {memory['redis_bytes_per_membership']:.1f}; "
               f"server RSS {memory['server_rss_mib']:.0f} MiB")
