@@ -1,9 +1,10 @@
 """The event loop a server process runs on: uvloop by default, asyncio's own on request.
 
 `make bench` measured both servers (the service and its no-op baseline) on
-each loop in the same run: on uvloop the service spends 8-15 % less CPU per
-check and answers 11-16 % more checks/s (docs/capacity.md). asyncio stays
-for debugging (PYTHONASYNCIODEBUG) and for platforms uvloop does not build on.
+each loop in the same run: on uvloop the service spent 4-15 % less CPU per
+check in every run and answered up to 16 % more checks/s (docs/capacity.md).
+asyncio stays for debugging (PYTHONASYNCIODEBUG) and for platforms uvloop
+does not build on.
 """
 
 from __future__ import annotations
