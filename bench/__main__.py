@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import platform
-import resource
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -21,11 +20,10 @@ from typing import Any
 import redis
 
 from bench import batch, loops
+from bench.cpu import children_cpu_seconds, cpu_seconds
 from bench.load import APPS, GROUPS_PER_APP, Run, drive
 from harness import ClusterProcess, RedisProcess, ServerProcess
 from imlimits_client import AsyncClient, Edition, GroupType
-
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -52,20 +50,6 @@ def _percentile(ordered: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000 if ordered else float("nan")
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / _CLOCK_TICKS
-
-
-def _children_cpu_seconds() -> float:
-    """CPU of this process's children that have ended and been waited for: drive()'s load processes."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -84,13 +68,13 @@ _CLIENT_COMMANDS = {"cmdstat_evalsha", "cmdstat_eval", "cmdstat_script|load", "c
 def _measure(name: str, server: ServerProcess, pids: list[int], workload: str, workers: int, concurrency: int,
              args: argparse.Namespace, redis_client: redis.Redis | None, redis_pid: int) -> Result:
     before_stats = _commandstats(redis_client) if redis_client else {}
-    before_cpu = _cpu_seconds(pids)
-    before_redis_cpu = _cpu_seconds([redis_pid])
-    before_load = _children_cpu_seconds()
+    before_cpu = cpu_seconds(pids)
+    before_redis_cpu = cpu_seconds([redis_pid])
+    before_load = children_cpu_seconds()
     calls, errors, latencies, all_calls = drive(Run(server.target, workload, concurrency, args.seconds, args.warmup),
                                      min(args.load_processes, concurrency))
-    cpu = _cpu_seconds(pids) - before_cpu
-    redis_cpu = _cpu_seconds([redis_pid]) - before_redis_cpu
+    cpu = cpu_seconds(pids) - before_cpu
+    redis_cpu = cpu_seconds([redis_pid]) - before_redis_cpu
     print(f"  {name:8} {workload:4} workers={workers} c={concurrency}: {calls / args.seconds:,.0f} calls/s",
           flush=True)
     latencies.sort()
@@ -98,7 +82,7 @@ def _measure(name: str, server: ServerProcess, pids: list[int], workload: str, w
                     _percentile(latencies, 0.5), _percentile(latencies, 0.99), _percentile(latencies, 0.999))
     # CPU is read around the whole run, warm-up included, so it is divided by every call sent.
     result.server_cpu_us_per_check = cpu / max(1, all_calls) * 1e6
-    result.load_cpu_us_per_check = (_children_cpu_seconds() - before_load) / max(1, all_calls) * 1e6
+    result.load_cpu_us_per_check = (children_cpu_seconds() - before_load) / max(1, all_calls) * 1e6
     if redis_client:
         after = _commandstats(redis_client)
         delta = {key: after.get(key, 0) - before_stats.get(key, 0) for key in after}

@@ -33,6 +33,7 @@ from typing import Any
 import grpc
 import redis
 
+from bench.cpu import cpu_seconds
 from bench.load import APPS, GROUPS_PER_APP, USERS_PER_APP
 from harness import RedisProcess, ServerProcess
 from imlimits.v1 import limit_pb2, limit_pb2_grpc
@@ -42,15 +43,6 @@ from imlimits_server.store.connections import connect
 from imlimits_server.store.redis_store import RedisStore
 
 BATCH_SIZE = 100
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / _CLOCK_TICKS
 
 
 @dataclass(frozen=True)

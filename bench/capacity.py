@@ -33,23 +33,24 @@ def _median(rows: list[dict[str, Any]], key: str) -> float:
     return float(statistics.median(row[key] for row in rows))
 
 
+def _unary_runs(bench: dict[str, Any], workload: str, workers: int = 1) -> list[dict[str, Any]]:
+    """The service's closed-loop runs of `workload` at the run's concurrency."""
+    key = ("imlimits", workload, workers, int(bench["settings"]["concurrency"]))
+    return [r for r in bench["results"] if (r["server"], r["workload"], r["workers"], r["concurrency"]) == key]
+
+
 def _cost(name: str, rows: list[dict[str, Any]]) -> Cost:
     return Cost(name, _median(rows, "server_cpu_us_per_check"), _median(rows, "redis_cpu_us_per_check"))
 
 
 def costs(bench: dict[str, Any], holds: dict[str, Any] | None) -> list[Cost]:
     """The measured costs, medians over the rounds of each kind."""
-    concurrency = int(bench["settings"]["concurrency"])
-
-    def unary(workload: str) -> list[dict[str, Any]]:
-        key = ("imlimits", workload, 1, concurrency)
-        return [r for r in bench["results"] if (r["server"], r["workload"], r["workers"], r["concurrency"]) == key]
-
     def batched(mode: str) -> list[dict[str, Any]]:  # closed loop only: the open-loop runs measure latency
         return [f for f in bench["batching"]["figures"] if f["server"] == "imlimits" and f["mode"] == mode
                 and not f["offered"]]
 
-    result = [_cost("unary JoinGroup", unary("join")), _cost("unary mixed checks", unary("mix")),
+    result = [_cost("unary JoinGroup", _unary_runs(bench, "join")),
+              _cost("unary mixed checks", _unary_runs(bench, "mix")),
               _cost("Batch of 100", batched("batch")), _cost("coalescing client", batched("coalesced-batch"))]
     if holds:
         result += [_cost(name, [row for row in holds["costs"] if row["workload"] == workload])
@@ -58,11 +59,11 @@ def costs(bench: dict[str, Any], holds: dict[str, Any] | None) -> list[Cost]:
     return result
 
 
-def needs(cost: Cost, checks_per_second: float, utilization: float) -> tuple[float, int, int]:
-    """(server cores, server processes, Redis masters) for a load, each run at `utilization` of a core."""
+def needs(cost: Cost, checks_per_second: float, utilization: float) -> tuple[int, int]:
+    """(server cores, i.e. processes; Redis masters) for a load, each core kept `utilization` busy."""
     cores = checks_per_second * cost.server_us / 1e6 / utilization
     masters = checks_per_second * cost.redis_us / 1e6 / utilization
-    return cores, math.ceil(cores), max(1, math.ceil(masters))
+    return math.ceil(cores), max(1, math.ceil(masters))
 
 
 def one_app_cap(cost: Cost, utilization: float) -> float:
@@ -78,11 +79,9 @@ def machine_check(bench: dict[str, Any]) -> list[dict[str, float]]:
     per check (server, Redis and the load generator's client side) must fit in the machine's cores.
     """
     cpus = int(bench["machine"]["cpus"])
-    concurrency = int(bench["settings"]["concurrency"])
     rows = []
     for workers in sorted({r["workers"] for r in bench["results"] if r["server"] == "imlimits"}):
-        runs = [r for r in bench["results"] if (r["server"], r["workload"], r["workers"], r["concurrency"])
-                == ("imlimits", "join", workers, concurrency) and r.get("load_cpu_us_per_check") is not None]
+        runs = [r for r in _unary_runs(bench, "join", workers) if r.get("load_cpu_us_per_check") is not None]
         if not runs:
             continue
         server, redis_us, load = (_median(runs, key) for key in
@@ -105,17 +104,16 @@ def main() -> None:
     holds_path = args.results / "holds.json"
     holds = json.loads(holds_path.read_text()) if holds_path.exists() else None
 
+    measured = costs(bench, holds)
     print(f"capacity (bench/capacity.py, docs/capacity.md), each core and master at {args.utilization:.0%}:")
     print("  model inputs, CPU per check (medians of this run):")
-    for cost in costs(bench, holds):
+    for cost in measured:
         print(f"    {cost.name:26} server {cost.server_us:6.1f} us  redis {cost.redis_us:5.1f} us  "
               f"one app at most {one_app_cap(cost, args.utilization):9,.0f} checks/s")
     print("  needed for N checks/s: server cores (= processes) / Redis masters")
-    for cost in costs(bench, holds):
-        cells = []
-        for load in LOADS:
-            _, processes, masters = needs(cost, load, args.utilization)
-            cells.append(f"N={load:>9,}: {processes:5} / {masters:3}")
+    for cost in measured:
+        cells = (f"N={load:>9,}: {processes:5} / {masters:3}"
+                 for load in LOADS for processes, masters in [needs(cost, load, args.utilization)])
         print(f"    {cost.name:26} " + "   ".join(cells))
     print("  the model on this machine (unary JoinGroup, server + Redis + load generator on "
           f"{bench['machine']['cpus']} CPUs):")

@@ -24,6 +24,7 @@ from typing import Any
 import grpc
 import redis
 
+from bench.cpu import cpu_seconds
 from bench.load import APPS, GROUPS_PER_APP, Run, drive
 from harness import RedisProcess, ServerProcess
 from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2, plan_pb2_grpc
@@ -32,11 +33,6 @@ from imlimits_client import AsyncClient, Edition, GroupType
 HELD_MEMBERSHIPS = 10_000
 RELEASE_HOLD_SECONDS = 2
 _APP_IDS = iter(range(1_800_000_001, 1_900_000_000))
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _prepare(target: str) -> None:
@@ -49,10 +45,10 @@ async def _prepare(target: str) -> None:
 
 
 def _cost(server: ServerProcess, redis_pid: int, workload: str, args: argparse.Namespace) -> dict[str, Any]:
-    before = _cpu_seconds(server.pid), _cpu_seconds(redis_pid)
+    before = cpu_seconds([server.pid]), cpu_seconds([redis_pid])
     calls, errors, latencies, sent = drive(Run(server.target, workload, args.concurrency, args.seconds,
                                                args.warmup), args.load_processes)
-    server_cpu, redis_cpu = _cpu_seconds(server.pid) - before[0], _cpu_seconds(redis_pid) - before[1]
+    server_cpu, redis_cpu = cpu_seconds([server.pid]) - before[0], cpu_seconds([redis_pid]) - before[1]
     latencies.sort()
     row = {"workload": workload, "checks_per_second": calls / args.seconds, "errors": errors,
            "p50_ms": latencies[len(latencies) // 2] * 1000 if latencies else float("nan"),

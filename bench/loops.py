@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from bench.batch import cpu_seconds
+from bench.cpu import cpu_seconds
 from bench.load import Run, drive
 from harness import ServerProcess
 

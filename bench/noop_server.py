@@ -80,7 +80,7 @@ async def serve(listen: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--listen", default="127.0.0.1:0")
-    parser.add_argument("--event-loop", default="uvloop", choices=event_loop.EVENT_LOOPS,
+    parser.add_argument("--event-loop", default=event_loop.DEFAULT_EVENT_LOOP, choices=event_loop.EVENT_LOOPS,
                         help="the same choice as the service's, so that each is measured on the same loop")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")

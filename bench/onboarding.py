@@ -21,6 +21,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from bench.cpu import cpu_seconds
 from harness import ClusterProcess, RedisProcess, ServerProcess
 from imlimits_client import AsyncClient, Client, Edition, GroupRecord, GroupType
 
@@ -31,11 +32,6 @@ def _records(groups: int, per_group: int, users: int) -> list[GroupRecord]:
     return [GroupRecord(f"g{index}", GroupType.PUBLIC, "",
                         tuple(f"user{(index * per_group + k) % users}" for k in range(per_group)))
             for index in range(groups)]
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _status_kib(pid: int, field: str) -> int:
@@ -79,7 +75,7 @@ def main() -> None:
         else [redis_server.pid]
 
     def _redis_cpu() -> float:
-        return sum(_cpu_seconds(pid) for pid in redis_pids)
+        return cpu_seconds(redis_pids)
 
     report: dict[str, Any] = {"memberships": memberships, "groups": args.groups, "cpus": os.cpu_count()}
     try:
@@ -89,11 +85,11 @@ def main() -> None:
                 client.admin.upgrade(app, Edition.ULTIMATE, user_group_limit=5000)
             rss_before = _status_kib(service.pid, "VmRSS")
             memory_before = int(redis_client.info("memory")["used_memory"]) if redis_client else 0
-            cpu_before = _cpu_seconds(service.pid), _redis_cpu()
+            cpu_before = cpu_seconds([service.pid]), _redis_cpu()
             started = time.perf_counter()
             result = client.admin.import_groups(IMPORTED, records)
             seconds = time.perf_counter() - started
-            server_cpu, redis_cpu = _cpu_seconds(service.pid) - cpu_before[0], _redis_cpu() - cpu_before[1]
+            server_cpu, redis_cpu = cpu_seconds([service.pid]) - cpu_before[0], _redis_cpu() - cpu_before[1]
             assert result.memberships_added == memberships, result
             memory_after = int(redis_client.info("memory")["used_memory"]) if redis_client else 0
             report["import"] = {
@@ -104,14 +100,14 @@ def main() -> None:
                 "server_cpu_us_per_membership": server_cpu / memberships * 1e6,
                 "redis_cpu_us_per_membership": redis_cpu / memberships * 1e6}
 
-            cpu_before = _cpu_seconds(service.pid), _redis_cpu()
+            cpu_before = cpu_seconds([service.pid]), _redis_cpu()
             started = time.perf_counter()
             exported = sum(len(record.members) for record in client.admin.export_groups(IMPORTED))
             seconds = time.perf_counter() - started
             assert exported == memberships
             report["export"] = {
                 "seconds": seconds, "memberships_per_second": memberships / seconds,
-                "server_cpu_us_per_membership": (_cpu_seconds(service.pid) - cpu_before[0]) / memberships * 1e6,
+                "server_cpu_us_per_membership": (cpu_seconds([service.pid]) - cpu_before[0]) / memberships * 1e6,
                 "redis_cpu_us_per_membership": (_redis_cpu() - cpu_before[1]) / memberships * 1e6}
 
         data = args.out.parent / "onboarding-groups.jsonl"

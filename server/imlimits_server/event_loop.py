@@ -17,6 +17,7 @@ import uvloop
 
 EventLoop = Literal["uvloop", "asyncio"]
 EVENT_LOOPS: tuple[EventLoop, ...] = ("uvloop", "asyncio")
+DEFAULT_EVENT_LOOP: EventLoop = "uvloop"
 T = TypeVar("T")
 
 

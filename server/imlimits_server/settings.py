@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from imlimits_server.event_loop import EVENT_LOOPS, EventLoop
+from imlimits_server.event_loop import DEFAULT_EVENT_LOOP, EVENT_LOOPS, EventLoop
 from imlimits_server.grpc_limits import (
     DEFAULT_IDLE_TIMEOUT_SECONDS,
     DEFAULT_MAX_CONCURRENT_RPCS,
@@ -41,7 +41,7 @@ class Settings:
     redis_password_file: Path | None = None
     redis_tls_ca: Path | None = None
     log_level: str = "INFO"
-    event_loop: EventLoop = "uvloop"
+    event_loop: EventLoop = DEFAULT_EVENT_LOOP
     max_concurrent_rpcs: int = DEFAULT_MAX_CONCURRENT_RPCS
     max_streams_per_caller: int = DEFAULT_MAX_STREAMS_PER_CALLER
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT_SECONDS
