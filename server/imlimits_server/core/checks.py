@@ -103,6 +103,10 @@ def _members(count: int) -> str:
     return "1 member" if count == 1 else f"{count} members"
 
 
+# Most checks' answer, made once: CheckResult is immutable, so every admitted plain check shares it.
+ADMITTED = CheckResult(ImCode.OK)
+
+
 @dataclass(frozen=True)
 class ReleaseResult:
     code: ImCode

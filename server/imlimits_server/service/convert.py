@@ -10,6 +10,7 @@ from google.rpc import status_pb2
 from imlimits.v1 import limit_pb2, plan_pb2
 from imlimits_server.core.billing import Bill
 from imlimits_server.core.checks import (
+    ADMITTED,
     CancelHold,
     Check,
     CheckResult,
@@ -19,6 +20,7 @@ from imlimits_server.core.checks import (
     GroupType,
     Held,
     HoldResult,
+    ImCode,
     JoinGroup,
     LeaveGroup,
     ReleaseResult,
@@ -108,6 +110,8 @@ def plan_change(change: PlanChange) -> plan_pb2.PlanChange:
 
 
 def check_response(result: CheckResult) -> limit_pb2.CheckResponse:
+    if result is ADMITTED:
+        return _ADMITTED_RESPONSE
     return limit_pb2.CheckResponse(
         code=int(result.code),
         info=result.info(),
@@ -117,6 +121,10 @@ def check_response(result: CheckResult) -> limit_pb2.CheckResponse:
         current=result.current,
         hold_id=result.hold_id,
     )
+
+
+# Built once for the answer most checks give; grpc only reads a response, and Batch copies it into its result.
+_ADMITTED_RESPONSE = check_response(CheckResult(ImCode.OK))
 
 
 def hold_response(result: HoldResult) -> limit_pb2.HoldResponse:
@@ -175,7 +183,7 @@ def create_group(request: limit_pb2.CreateGroupRequest) -> CreateGroup:
         validation.group_id("group_id", request.group_id),
         group_type(request.type),
         validation.user_id("owner", request.owner, allow_empty=True),
-        tuple(validation.users("members", request.members, allow_empty=True)),
+        validation.users("members", request.members, allow_empty=True),
         request.max_members,
         request.dry_run,
         *validation.hold(request.hold_seconds, request.request_id),
@@ -197,13 +205,13 @@ def create_room(request: limit_pb2.CreateRoomRequest) -> CreateGroup:
 
 def join_group(request: limit_pb2.JoinGroupRequest) -> JoinGroup:
     return JoinGroup(validation.app_id(request.app_id), validation.group_id("group_id", request.group_id),
-                     tuple(validation.users("users", request.users)), request.dry_run,
+                     validation.users("users", request.users), request.dry_run,
                      *validation.hold(request.hold_seconds, request.request_id))
 
 
 def leave_group(request: limit_pb2.LeaveGroupRequest) -> LeaveGroup:
     return LeaveGroup(validation.app_id(request.app_id), validation.group_id("group_id", request.group_id),
-                      tuple(validation.users("users", request.users)))
+                      validation.users("users", request.users))
 
 
 def destroy_group(request: limit_pb2.DestroyGroupRequest) -> DestroyGroup:

@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeGuard, overload
 import redis.exceptions
 
 from imlimits_server.core.checks import (
+    ADMITTED,
     CancelHold,
     Check,
     CheckResult,
@@ -213,6 +214,8 @@ def _indexed(app_id: int) -> str:
 
 def _check_result(app_id: int, reply: list[Any]) -> CheckResult:
     code = int(reply[0])
+    if code == 0 and len(reply) == 1:
+        return ADMITTED
     if code == -1:
         raise app_not_found(app_id)
     if code == _REQUEST_ID_REUSED:
@@ -430,6 +433,9 @@ class RedisStore:
         raise ConnectionLost(f"checks of app {app_id} kept racing its release workers; retry")
 
     def _answer(self, check: Check, reply: list[Any], hold_ids: HoldIds | None, nonce: str) -> Answer:
+        held = _held(check)
+        if not held and isinstance(check, CreateGroup | JoinGroup):
+            return _check_result(check.app_id, reply)  # most answers: nothing of a hold to read
         if isinstance(check, ConfirmHold):
             code = _check_result(check.app_id, reply[:1]).code
             if code is not ImCode.OK:
@@ -446,7 +452,7 @@ class RedisStore:
             assert hold_ids is not None
             return CheckResult(ImCode.OK, hold_id=hold_ids.issue(check.app_id, nonce))
         result = _check_result(check.app_id, reply)
-        if not (result.allowed and _held(check)):
+        if not (result.allowed and held):
             return result
         assert hold_ids is not None
         return CheckResult(ImCode.OK, hold_id=hold_ids.issue(check.app_id, nonce), hold_opened=True)
