@@ -79,16 +79,17 @@ def hold(hold_seconds: int, request_id_value: str) -> tuple[int, str]:
     return hold_seconds, request
 
 
-def users(field: str, values: Sequence[str], *, allow_empty: bool = False) -> list[str]:
+def users(field: str, values: Sequence[str], *, allow_empty: bool = False) -> tuple[str, ...]:
     """User ids in request order with repeats removed: a user repeated in one request counts once."""
-    if not values and not allow_empty:
+    given = tuple(values)  # a proto's repeated field builds a str at each read: read it once
+    if not given and not allow_empty:
         raise InvalidArgument(field, "must name at least one user")
-    if len(values) > MAX_USERS_PER_REQUEST:
-        raise InvalidArgument(field, f"at most {MAX_USERS_PER_REQUEST} users in one request, got {len(values)}")
-    for index, value in enumerate(values):
+    if len(given) > MAX_USERS_PER_REQUEST:
+        raise InvalidArgument(field, f"at most {MAX_USERS_PER_REQUEST} users in one request, got {len(given)}")
+    for index, value in enumerate(given):
         if not _plain(value, USER_ID_MAX_BYTES):
             user_id(f"{field}[{index}]", value)
-    return list(dict.fromkeys(values))
+    return given if len(given) < 2 else tuple(dict.fromkeys(given))
 
 
 def confirm(value: bool) -> None:
