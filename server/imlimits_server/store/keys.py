@@ -6,7 +6,7 @@ touches one slot: the same scripts run on one Redis and on Redis Cluster.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Deployment-wide settings whose change would alter the meaning of stored history.
 META_KEY = "imlimits:meta"
@@ -35,10 +35,11 @@ RELEASE_DUE_KEY = "{imlimits}:release-due"
 @dataclass(frozen=True)
 class AppKeys:
     app_id: int
+    # Spelled once per AppKeys: every check names four or more keys of its app.
+    tag: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def tag(self) -> str:
-        return f"{{im:{self.app_id}}}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tag", f"{{im:{self.app_id}}}")
 
     @property
     def limits(self) -> str:
