@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2
@@ -29,19 +29,22 @@ BATCHED_CHECKS = Counter("imlimits_batched_checks_total", "Checks answered insid
 REDIS_ERRORS = Counter("imlimits_redis_errors_total", "Calls answered UNAVAILABLE because Redis did not answer")
 HOLDS = Counter("imlimits_holds_total", "Holds (docs/holds.md) by event: opened by a held check, confirmed, "
                 "cancelled, or expired (released by a release worker)", ["event"])
+AnswerT = TypeVar("AnswerT", bound=CheckResult | HoldResult | ReleaseResult)
 HOLD_EVENTS = ("opened", "confirmed", "cancelled", "expired")
 for _event in HOLD_EVENTS:
     HOLDS.labels(_event)  # every series exists from the start, so a rate over it is defined
 
 
-def count_hold_event(answer: object) -> None:
-    """Counts what a check's answer did to a hold: each hold is opened once and ends once."""
+def count_hold_event(answer: AnswerT) -> AnswerT:
+    """Counts what a check's answer did to a hold (each hold is opened once and ends once); returns the answer,
+    so that a handler counts on its way to the response."""
     if isinstance(answer, CheckResult) and answer.hold_opened:
         HOLDS.labels("opened").inc()
     elif isinstance(answer, HoldResult) and answer.confirmed_now:
         HOLDS.labels("confirmed").inc()
     elif isinstance(answer, ReleaseResult) and answer.hold_cancelled:
         HOLDS.labels("cancelled").inc()
+    return answer
 
 
 # Labels come from these sets only, so no caller can add a series: a method

@@ -7,36 +7,30 @@ from collections.abc import AsyncIterator
 import grpc
 
 from imlimits.v1 import limit_pb2, limit_pb2_grpc
-from imlimits_server.core.checks import Check
 from imlimits_server.metrics import count_hold_event
 from imlimits_server.service import batching, convert, onboarding, validation
 from imlimits_server.service.errors import grpc_errors, grpc_stream_errors
-from imlimits_server.store.redis_store import Answer, RedisStore
+from imlimits_server.store.redis_store import RedisStore
 
 
 class LimitService(limit_pb2_grpc.LimitServiceServicer):
     def __init__(self, store: RedisStore) -> None:
         self._store = store
 
-    async def _decide(self, check: Check) -> Answer:
-        answer = await self._store.decide(check)
-        count_hold_event(answer)
-        return answer
-
     @grpc_errors
     async def CreateGroup(self, request: limit_pb2.CreateGroupRequest,
                           context: grpc.aio.ServicerContext) -> limit_pb2.CheckResponse:
-        return convert.check_response(await self._decide(convert.create_group(request)))  # type: ignore[arg-type]
+        return convert.check_response(count_hold_event(await self._store.decide(convert.create_group(request))))
 
     @grpc_errors
     async def CreateRoom(self, request: limit_pb2.CreateRoomRequest,
                          context: grpc.aio.ServicerContext) -> limit_pb2.CheckResponse:
-        return convert.check_response(await self._decide(convert.create_room(request)))  # type: ignore[arg-type]
+        return convert.check_response(count_hold_event(await self._store.decide(convert.create_room(request))))
 
     @grpc_errors
     async def JoinGroup(self, request: limit_pb2.JoinGroupRequest,
                         context: grpc.aio.ServicerContext) -> limit_pb2.CheckResponse:
-        return convert.check_response(await self._decide(convert.join_group(request)))  # type: ignore[arg-type]
+        return convert.check_response(count_hold_event(await self._store.decide(convert.join_group(request))))
 
     @grpc_errors
     async def LeaveGroup(self, request: limit_pb2.LeaveGroupRequest,
@@ -52,13 +46,13 @@ class LimitService(limit_pb2_grpc.LimitServiceServicer):
     async def ConfirmHold(self, request: limit_pb2.ConfirmHoldRequest,
                           context: grpc.aio.ServicerContext) -> limit_pb2.HoldResponse:
         check = convert.confirm_hold(request, await self._store.hold_ids())
-        return convert.hold_response(await self._decide(check))  # type: ignore[arg-type]
+        return convert.hold_response(count_hold_event(await self._store.decide(check)))
 
     @grpc_errors
     async def CancelHold(self, request: limit_pb2.CancelHoldRequest,
                          context: grpc.aio.ServicerContext) -> limit_pb2.ReleaseResponse:
         check = convert.cancel_hold(request, await self._store.hold_ids())
-        return convert.release_response(await self._decide(check))  # type: ignore[arg-type]
+        return convert.release_response(count_hold_event(await self._store.decide(check)))
 
     @grpc_errors
     async def GetUsage(self, request: limit_pb2.GetUsageRequest,
