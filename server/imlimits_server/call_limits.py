@@ -78,6 +78,17 @@ class CallLimits(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if not inspect.iscoroutinefunction(behaviour):
             return handler  # a synchronous handler runs in grpc's thread pool, which bounds it itself
 
+        if not streaming:
+            # Every check goes this way: counted inline, without _enter's coroutine (no caller to name).
+            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                limits.calls += 1
+                try:
+                    return await behaviour(request, context)
+                finally:
+                    limits.calls -= 1
+
+            return handler._replace(**{kind: unary})
+
         async def single(request: Any, context: grpc.aio.ServicerContext) -> Any:
             caller = await limits._enter(context, streaming)
             try:
