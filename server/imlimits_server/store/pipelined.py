@@ -44,7 +44,9 @@ _NOT_SERVING = ("LOADING", "BUSY", "MASTERDOWN", "READONLY")
 
 
 class _RedisProtocol(asyncio.Protocol):
-    def __init__(self, on_lost: collections.abc.Callable[[Exception], None]) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, on_lost: collections.abc.Callable[[Exception], None]) -> None:
+        # Kept for execute(): on Python 3.11 asyncio.get_running_loop() costs a getpid() system call per command.
+        self.loop = loop
         self.parser = hiredis.Reader(encoding="utf-8")
         self.pending: collections.deque[tuple[asyncio.Future[Any], float]] = collections.deque()
         self.transport: asyncio.Transport | None = None
@@ -90,7 +92,7 @@ class PipelinedConnection:
         protocol = self._protocol or await self._connect()
         if len(protocol.pending) >= self._max_pending:
             raise ConnectionLost(f"{len(protocol.pending)} commands already wait for redis; refusing more")
-        loop = asyncio.get_running_loop()
+        loop = protocol.loop
         assert protocol.transport is not None
         if asking:
             protocol.pending.append((loop.create_future(), loop.time() + self._timeout))
@@ -123,7 +125,7 @@ class PipelinedConnection:
     async def _open(self) -> _RedisProtocol:
         loop = asyncio.get_running_loop()
         url = urlparse(self._url)
-        protocol = _RedisProtocol(self._lost)
+        protocol = _RedisProtocol(loop, self._lost)
         if url.scheme == "unix":
             opening = loop.create_unix_connection(lambda: protocol, url.path)
         elif url.scheme in ("redis", "rediss"):
