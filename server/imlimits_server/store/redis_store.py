@@ -144,6 +144,11 @@ def _held(check: Check) -> TypeGuard[CreateGroup | JoinGroup]:
     return isinstance(check, CreateGroup | JoinGroup) and check.hold_seconds > 0 and not check.dry_run
 
 
+def _presents_holding(check: Check) -> bool:
+    """Whether the check's script call carries hold values (a nonce, a queue number): a held check, a cancel."""
+    return _held(check) or isinstance(check, CancelHold)
+
+
 def _fingerprint(check: Check) -> str:
     """A held check's request with a request_id, as its retry must repeat it; empty otherwise."""
     return fingerprint(check) if _held(check) and check.request_id else ""
@@ -370,17 +375,23 @@ class RedisStore:
         while position < len(indices):
             check = checks[indices[position]]
             run: list[ScriptedCheck] = []
+            # Built once: a run's calls are sized here and sent as they are, but for those that present hold
+            # values (a held check, a cancel), which _decide_run builds again with them.
+            calls: list[ScriptCall] = []
             size = 0
             for index in indices[position:] if not isinstance(check, DestroyGroup) else ():
                 following = checks[index]
                 if isinstance(following, DestroyGroup):
                     break
-                size += len(_script_call(following).args)
+                call = _script_call(following, destroy_batch=self._destroy_batch)
+                size += len(call.args)
                 if run and size > BATCH_SCRIPT_ARGS:
                     break
                 run.append(following)
+                calls.append(call)
             try:
-                replies = await self._decide_run(check.app_id, run) if run else [await self._decide_alone(check)]
+                replies = await self._decide_run(check.app_id, run, calls) if run \
+                    else [await self._decide_alone(check)]
             except (redis.exceptions.RedisError, OSError) as error:
                 # Unknown whether Redis ran them; what follows stays undecided too, so order holds.
                 for index in indices[position:]:
@@ -396,7 +407,8 @@ class RedisStore:
         except (NotFound, InvalidArgument) as error:
             return error
 
-    async def _decide_run(self, app_id: int, run: Sequence[ScriptedCheck]) -> list[Answer | Exception]:
+    async def _decide_run(self, app_id: int, run: Sequence[ScriptedCheck],
+                          built: Sequence[ScriptCall] = ()) -> list[Answer | Exception]:
         """One app's checks in order, in one script call (a lone check by its own script, a run through
         batch.lua). A held check or a cancel that needs the app queued first ends the call there with
         nothing of it done: the app is queued and the rest of the run is sent again, so order holds."""
@@ -409,7 +421,9 @@ class RedisStore:
         for _ in range(_QUEUE_ATTEMPTS):
             todo = run[len(answers):]
             calls = [_script_call(check, Holding(nonce, _fingerprint(check), queued), self._destroy_batch)
-                     for check, nonce in zip(todo, nonces[len(answers):], strict=True)]
+                     if not built or _presents_holding(check) else built[index]
+                     for index, check, nonce in zip(range(len(answers), len(run)), todo, nonces[len(answers):],
+                                                    strict=True)]
             if len(calls) == 1:
                 replies = [await self._run(calls[0].script, calls[0].keys, calls[0].args)]
             else:
