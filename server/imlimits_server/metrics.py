@@ -31,19 +31,19 @@ HOLDS = Counter("imlimits_holds_total", "Holds (docs/holds.md) by event: opened 
                 "cancelled, or expired (released by a release worker)", ["event"])
 AnswerT = TypeVar("AnswerT", bound=CheckResult | HoldResult | ReleaseResult)
 HOLD_EVENTS = ("opened", "confirmed", "cancelled", "expired")
-for _event in HOLD_EVENTS:
-    HOLDS.labels(_event)  # every series exists from the start, so a rate over it is defined
+# Every series exists from the start, so a rate over it is defined; bound once, since a check may count one.
+HOLDS_BY_EVENT = {event: HOLDS.labels(event) for event in HOLD_EVENTS}
 
 
 def count_hold_event(answer: AnswerT) -> AnswerT:
     """Counts what a check's answer did to a hold (each hold is opened once and ends once); returns the answer,
     so that a handler counts on its way to the response."""
     if isinstance(answer, CheckResult) and answer.hold_opened:
-        HOLDS.labels("opened").inc()
+        HOLDS_BY_EVENT["opened"].inc()
     elif isinstance(answer, HoldResult) and answer.confirmed_now:
-        HOLDS.labels("confirmed").inc()
+        HOLDS_BY_EVENT["confirmed"].inc()
     elif isinstance(answer, ReleaseResult) and answer.hold_cancelled:
-        HOLDS.labels("cancelled").inc()
+        HOLDS_BY_EVENT["cancelled"].inc()
     return answer
 
 

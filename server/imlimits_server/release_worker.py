@@ -63,7 +63,7 @@ import uuid
 
 import redis.exceptions
 
-from imlimits_server.metrics import HOLDS
+from imlimits_server.metrics import HOLDS_BY_EVENT
 from imlimits_server.store.redis_store import RedisStore
 
 log = logging.getLogger("imlimits.release")
@@ -121,7 +121,7 @@ class ReleaseWorker:
                     self._store.release_batch(app_id, self._holder, LEASE_MS, queued)
                     for _ in range(_BATCHES_IN_FLIGHT)))
                 released += sum(step.released for step in steps)
-                HOLDS.labels("expired").inc(sum(step.expired for step in steps))
+                HOLDS_BY_EVENT["expired"].inc(sum(step.expired for step in steps))
                 states = {step.state for step in steps}
                 if "busy" in states:
                     break  # another replica's worker holds the app

@@ -94,7 +94,7 @@ def _count(messages: Sequence[limit_pb2.Check], results: list[limit_pb2.CheckRes
     outcomes: collections.Counter[tuple[str, str]] = collections.Counter()
     for message, result in zip(messages, results, strict=True):
         kind = convert.CHECK_RPCS.get(message.WhichOneof("kind") or "", "Unknown")
-        outcomes[kind, _outcome(result)] += 1
+        outcomes[kind, "OK" if result is convert.ADMITTED_RESULT else _outcome(result)] += 1
     for (kind, outcome), count in outcomes.items():
         BATCHED_CHECKS.labels(kind, outcome).inc(count)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -123,12 +124,22 @@ def check_response(result: CheckResult) -> limit_pb2.CheckResponse:
     )
 
 
-# Built once for the answer most checks give; grpc only reads a response, and Batch copies it into its result.
+# Built once for the answer most checks give: grpc only reads a response, and a BatchResponse copies its results.
 _ADMITTED_RESPONSE = check_response(CheckResult(ImCode.OK))
+ADMITTED_RESULT = limit_pb2.CheckResult(check=_ADMITTED_RESPONSE)
 
 
 def hold_response(result: HoldResult) -> limit_pb2.HoldResponse:
-    return limit_pb2.HoldResponse(code=int(result.code), info=result.info(), confirmed=result.confirmed)
+    return _hold_answer(result.code, result.confirmed, result.known)[0]
+
+
+@functools.cache
+def _hold_answer(code: ImCode, confirmed: bool, known: bool) -> tuple[limit_pb2.HoldResponse, limit_pb2.CheckResult]:
+    """A confirm's answer as a response and as a batched result, each built once: there are only a few
+    (its words depend on nothing else), and grpc and a BatchResponse only read them."""
+    response = limit_pb2.HoldResponse(code=int(code), info=HoldResult(code, confirmed, known).info(),
+                                      confirmed=confirmed)
+    return response, limit_pb2.CheckResult(hold=response)
 
 
 def release_response(result: ReleaseResult) -> limit_pb2.ReleaseResponse:
@@ -252,10 +263,12 @@ def check(message: limit_pb2.Check, hold_ids: HoldIds) -> Check:
 
 
 def check_result(answer: CheckResult | ReleaseResult | HoldResult | status_pb2.Status) -> limit_pb2.CheckResult:
+    if answer is ADMITTED:
+        return ADMITTED_RESULT
     if isinstance(answer, CheckResult):
         return limit_pb2.CheckResult(check=check_response(answer))
     if isinstance(answer, ReleaseResult):
         return limit_pb2.CheckResult(release=release_response(answer))
     if isinstance(answer, HoldResult):
-        return limit_pb2.CheckResult(hold=hold_response(answer))
+        return _hold_answer(answer.code, answer.confirmed, answer.known)[1]
     return limit_pb2.CheckResult(error=answer)
