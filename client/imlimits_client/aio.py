@@ -13,6 +13,7 @@ import grpc
 from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2_grpc
 from imlimits_client import calls, onboarding
 from imlimits_client.batching import (
+    DEFAULT_COALESCE_CONFIRM_WINDOW,
     DEFAULT_COALESCE_MAX,
     DEFAULT_COALESCE_WINDOW,
     BatchAnswer,
@@ -56,7 +57,8 @@ class AsyncClient:
     is refused for a target beyond this host unless `insecure` is true.
 
     `coalesce=True` sends the single checks of concurrent tasks together:
-    a check waits at most `coalesce_window` seconds for others, and
+    a check waits at most `coalesce_window` seconds for others (a confirm
+    or a cancel `coalesce_confirm_window`), and
     `coalesce_max` waiting checks go at once, in one Batch call
     (`coalesce_via="batch"`, the default) or over one long-lived Stream
     (`"stream"`). Callers keep their code; each check keeps its deadline,
@@ -70,7 +72,8 @@ class AsyncClient:
                  retry: RetryPolicy | None = None, token: str | None = None,
                  credentials: grpc.ChannelCredentials | None = None, insecure: bool = False,
                  coalesce: bool = False, coalesce_window: float = DEFAULT_COALESCE_WINDOW,
-                 coalesce_max: int = DEFAULT_COALESCE_MAX, coalesce_via: CoalesceVia = "batch") -> None:
+                 coalesce_max: int = DEFAULT_COALESCE_MAX, coalesce_via: CoalesceVia = "batch",
+                 coalesce_confirm_window: float = DEFAULT_COALESCE_CONFIRM_WINDOW) -> None:
         check_token_transport(target, token, credentials, insecure)
         self._channel = grpc.aio.secure_channel(target, credentials) if credentials \
             else grpc.aio.insecure_channel(target)
@@ -81,7 +84,7 @@ class AsyncClient:
         self._retry = retry or RetryPolicy()
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._coalescer = Coalescer(self._stubs["check"], self._metadata, coalesce_window, coalesce_max,
-                                    coalesce_via, check_timeout) if coalesce else None
+                                    coalesce_via, coalesce_confirm_window) if coalesce else None
         self.check = CheckClient(self)
         self.admin = AdminClient(self)
 

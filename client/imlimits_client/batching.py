@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import grpc
 
@@ -24,6 +24,9 @@ MAX_CHECKS_PER_BATCH = 1000
 # Coalescing: how long a check may wait for others, and how many are sent at once.
 DEFAULT_COALESCE_WINDOW = 0.0005
 DEFAULT_COALESCE_MAX = 100
+# How long a confirm or a cancel may wait for others, even when nothing is on its way: what it closes has
+# already happened, and a confirm alone costs the service about what a check does (docs/holds.md).
+DEFAULT_COALESCE_CONFIRM_WINDOW = 0.01
 
 BatchAnswer = CheckResult | Released | HoldResult | ImlimitsError
 CoalesceVia = Literal["stream", "batch"]
@@ -124,14 +127,23 @@ class BatchRun:
 COALESCED_BATCH_MAX_BYTES = 512 * 1024
 
 
-def by_size(waiting: list[tuple[Call[Any], asyncio.Future[Any]]],
-            max_bytes: int = COALESCED_BATCH_MAX_BYTES) -> Iterator[list[tuple[Call[Any], asyncio.Future[Any]]]]:
+class Waiting(NamedTuple):
+    """A check handed to the coalescer: its call, its Check message (built once), its caller's future, and
+    when (loop time) its caller stops waiting. A tuple: one is made per check, and cheaply."""
+
+    call: Call[Any]
+    message: limit_pb2.Check
+    future: asyncio.Future[Any]
+    deadline: float
+
+
+def by_size(waiting: list[Waiting], max_bytes: int = COALESCED_BATCH_MAX_BYTES) -> Iterator[list[Waiting]]:
     """The waiting checks in runs whose Batch stays under `max_bytes`; each run keeps at least one check."""
-    run: list[tuple[Call[Any], asyncio.Future[Any]]] = []
+    run: list[Waiting] = []
     size = 0
     for item in waiting:
         # A repeated field's element costs its own size, its tag and a length prefix of at most 3 bytes.
-        cost = check_message(item[0]).ByteSize() + 4
+        cost = item.message.ByteSize() + 4
         if run and size + cost > max_bytes:
             yield run
             run, size = [], 0
@@ -139,6 +151,29 @@ def by_size(waiting: list[tuple[Call[Any], asyncio.Future[Any]]],
         size += cost
     if run:
         yield run
+
+
+_DEADLINE_PASSED = "no answer within the check's deadline"
+
+
+def unanswered(items: list[Waiting], now: float) -> list[Waiting]:
+    """The checks of `items` still waiting for an answer, once those whose deadline has passed are failed."""
+    left = []
+    for item in items:
+        if item.future.done():
+            continue
+        if item.deadline <= now:
+            item.future.set_exception(Unavailable(grpc.StatusCode.DEADLINE_EXCEEDED, _DEADLINE_PASSED))
+        else:
+            left.append(item)
+    return left
+
+
+def expire(sent: list[Waiting], loop: asyncio.AbstractEventLoop) -> asyncio.TimerHandle | None:
+    """Fails each check of `sent` when its deadline passes: one timer for a whole run, at its earliest
+    deadline (each check keeps its own), instead of a timer per check."""
+    left = unanswered(sent, loop.time())
+    return loop.call_at(min(item.deadline for item in left), expire, left, loop) if left else None
 
 
 class Coalescer:
@@ -152,19 +187,25 @@ class Coalescer:
     way is answered. Answers come back in the order the checks were sent,
     so each is matched to its caller first in, first out. A failed call, or
     a broken stream, leaves each of its checks UNAVAILABLE (and retried,
-    where safe, with the next send).
+    where safe, with the next send). Each check keeps its own deadline: a
+    Batch call lasts as long as the latest of its checks may wait, and one
+    timer per run answers the others DEADLINE_EXCEEDED when theirs passes.
     """
 
     def __init__(self, stub: Any, metadata: tuple[tuple[str, str], ...], window: float, max_checks: int,
-                 via: CoalesceVia = "batch", timeout: float = 1.0) -> None:
+                 via: CoalesceVia = "batch", confirm_window: float = DEFAULT_COALESCE_CONFIRM_WINDOW) -> None:
         self._stub = stub
         self._via = via
-        self._timeout = timeout
         self._metadata = metadata
         self._window = window
+        self._confirm_window = confirm_window
         self._max_checks = max_checks
-        self._waiting: list[tuple[Call[Any], asyncio.Future[Any]]] = []
+        # The loop of the first check: the channel, and so every call of this coalescer, belongs to it.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiting: list[Waiting] = []
+        self._urgent_waiting = False  # a waiting check other than a confirm or a cancel
         self._timer: asyncio.Handle | None = None
+        self._due = 0.0  # while _timer is set: when (loop time) the waiting checks leave
         self._flush = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._sends: set[asyncio.Task[None]] = set()  # Batch or unary calls on their way
@@ -174,20 +215,30 @@ class Coalescer:
 
     async def send(self, call: Call[Any], timeout: float) -> Any:
         """The check's answer message, or its error raised, within `timeout`."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._waiting.append((call, future))
+        self._waiting.append(Waiting(call, check_message(call), future, loop.time() + timeout))
         if self._writer is None or self._writer.done():
             self._writer = loop.create_task(self._write())
         if len(self._waiting) >= self._max_checks:
             self._send_now()
-        elif self._timer is None:
-            self._timer = loop.call_soon(self._send_now) if self._idle() \
-                else loop.call_later(self._window, self._send_now)
-        try:
-            return answer_of(await asyncio.wait_for(future, timeout))
-        except TimeoutError:
-            raise Unavailable(grpc.StatusCode.DEADLINE_EXCEEDED, "no answer within the check's deadline") from None
+        elif not call.urgent:
+            self._leave_by(loop.time() + self._confirm_window, loop)
+        else:
+            self._urgent_waiting = True
+            self._leave_by(loop.time() + (0.0 if self._idle() else self._window), loop)
+        return answer_of(await future)
+
+    def _leave_by(self, due: float, loop: asyncio.AbstractEventLoop) -> None:
+        """The waiting checks leave at `due` (loop time) at the latest; at the end of this turn if it has come."""
+        if self._timer is not None:
+            if self._due <= due:
+                return
+            self._timer.cancel()
+        self._due = due
+        self._timer = loop.call_soon(self._send_now) if due <= loop.time() else loop.call_at(due, self._send_now)
 
     def _idle(self) -> bool:
         return not (self._sends or self._in_flight)
@@ -199,50 +250,63 @@ class Coalescer:
         self._flush.set()
 
     def _answered(self) -> None:
-        """What was on its way is answered: checks waiting for company go now."""
-        if self._idle() and self._waiting:
+        """What was on its way is answered: checks waiting for company go now (confirms and cancels keep
+        their own window)."""
+        if self._idle() and self._urgent_waiting:
             self._send_now()
 
     async def _write(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await self._flush.wait()
             self._flush.clear()
             waiting, self._waiting = self._waiting, []
+            self._urgent_waiting = False
+            if not waiting:
+                continue
+            waiting = unanswered(waiting, loop.time())  # a check whose deadline passed while waiting is not sent
             if not waiting:
                 continue
             if self._via == "batch":
                 # Concurrent callers' checks have no order among themselves, so runs may go side by side.
                 for run in by_size(waiting):
-                    self._sends.add(asyncio.get_running_loop().create_task(self._call(run)))
+                    self._sends.add(loop.create_task(self._call(run, expire(run, loop))))
                 continue
+            expire(waiting, loop)  # before the writes, which may wait for gRPC's flow control
             try:
                 stream = self._open()
-                for call, future in waiting:
-                    self._in_flight.append(future)
-                    await stream.write(check_message(call))
+                for item in waiting:
+                    self._in_flight.append(item.future)
+                    await stream.write(item.message)
             except (grpc.RpcError, asyncio.InvalidStateError) as error:
                 self._break(error, waiting)
 
-    async def _call(self, waiting: list[tuple[Call[Any], asyncio.Future[Any]]]) -> None:
-        """One Batch call for the waiting checks; a lone check as its own unary call, which costs less."""
+    async def _call(self, waiting: list[Waiting], timer: asyncio.TimerHandle | None) -> None:
+        """One Batch call for the waiting checks; a lone check as its own unary call, which costs less.
+
+        `timer` (set before this task runs, so no check can wait past its deadline whatever happens here)
+        answers the checks whose deadline passes first.
+        """
+        timeout = max(0.0, max(item.deadline for item in waiting) - asyncio.get_running_loop().time())
         try:
             if len(waiting) == 1:
-                call = waiting[0][0]
-                answers = [await getattr(self._stub, call.method)(call.request, timeout=self._timeout,
+                call = waiting[0].call
+                answers = [await getattr(self._stub, call.method)(call.request, timeout=timeout,
                                                                   metadata=self._metadata)]
             else:
-                request = limit_pb2.BatchRequest(checks=[check_message(call) for call, _ in waiting])
-                answers = list((await self._stub.Batch(request, timeout=self._timeout,
-                                                       metadata=self._metadata)).results)
-            for (_, future), answer in zip(waiting, answers, strict=True):
-                if not future.done():
-                    future.set_result(answer)
+                request = limit_pb2.BatchRequest(checks=[item.message for item in waiting])
+                answers = list((await self._stub.Batch(request, timeout=timeout, metadata=self._metadata)).results)
+            for item, answer in zip(waiting, answers, strict=True):
+                if not item.future.done():
+                    item.future.set_result(answer)
         except grpc.RpcError as error:
             failure = from_rpc_error(error)
-            for _, future in waiting:
-                if not future.done():
-                    future.set_exception(failure)
+            for item in waiting:
+                if not item.future.done():
+                    item.future.set_exception(failure)
         finally:
+            if timer is not None:
+                timer.cancel()
             self._sends.discard(asyncio.current_task())
             self._answered()
 
@@ -265,7 +329,7 @@ class Coalescer:
         if self._stream is stream:
             self._break(error, [])
 
-    def _break(self, error: BaseException, waiting: list[tuple[Call[Any], asyncio.Future[Any]]]) -> None:
+    def _break(self, error: BaseException, waiting: list[Waiting]) -> None:
         """Every check written to a broken stream, or not yet written, has no answer: UNAVAILABLE."""
         failure = from_rpc_error(error) if isinstance(error, grpc.RpcError) else error
         if not isinstance(failure, Unavailable):
@@ -274,7 +338,7 @@ class Coalescer:
         if stream is not None:
             stream.cancel()
         in_flight, self._in_flight = self._in_flight, collections.deque()
-        for future in [*in_flight, *(future for _, future in waiting)]:
+        for future in [*in_flight, *(item.future for item in waiting)]:
             if not future.done():
                 future.set_exception(failure)
 

@@ -46,6 +46,9 @@ class Call(Generic[R]):
     is_check: bool = False
     # The field of limit_pb2.Check that carries this call in Batch and Stream; empty for other calls.
     check_field: str = ""
+    # False for a confirm or a cancel: what it closes has already happened, so the coalescing client may keep
+    # it a few milliseconds for company (AsyncClient's coalesce_confirm_window).
+    urgent: bool = True
 
 
 def _hold_request_id(hold_seconds: int, given: str | None) -> str:
@@ -87,13 +90,15 @@ def join_group(app_id: int, group_id: str, users: Sequence[str], dry_run: bool, 
 def confirm_hold(app_id: int, hold_id: str) -> Call[HoldResult]:
     """Safe to repeat: confirming again answers as the first confirm did."""
     request = limit_pb2.ConfirmHoldRequest(app_id=app_id, hold_id=hold_id)
-    return Call("check", "ConfirmHold", request, HoldResult.from_proto, retry_safe=True, check_field="confirm_hold")
+    return Call("check", "ConfirmHold", request, HoldResult.from_proto, retry_safe=True, check_field="confirm_hold",
+                urgent=False)
 
 
 def cancel_hold(app_id: int, hold_id: str) -> Call[Released]:
     """Safe to repeat: cancelling again releases nothing."""
     request = limit_pb2.CancelHoldRequest(app_id=app_id, hold_id=hold_id)
-    return Call("check", "CancelHold", request, Released.from_proto, retry_safe=True, check_field="cancel_hold")
+    return Call("check", "CancelHold", request, Released.from_proto, retry_safe=True, check_field="cancel_hold",
+                urgent=False)
 
 
 def leave_group(app_id: int, group_id: str, users: Sequence[str]) -> Call[Released]:

@@ -345,7 +345,7 @@ class ImportResult:
 
 def _code(value: int) -> ImCode | int:
     """A newer server may answer a code this client does not know: it stays visible as a plain int."""
-    try:
-        return ImCode(value)
-    except ValueError:
-        return value
+    return _IM_CODES.get(value, value)
+
+
+_IM_CODES = {int(code): code for code in ImCode}  # a dict read, where ImCode(value) costs an enum look-up

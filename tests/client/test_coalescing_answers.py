@@ -1,4 +1,5 @@
-"""The coalescing client gives each caller its own answer, and a waiting check leaves within its window.
+"""The coalescing client gives each caller its own answer, a waiting check leaves within its window, each
+check keeps its own deadline in a shared call, and a confirm waits for company.
 
 Issue 22, item 8: answers matched to callers in reverse (or the stream's
 answers taken from the wrong end) survived, since the tests compared only a
@@ -17,7 +18,7 @@ import pytest
 
 from harness import ServerProcess
 from imlimits.v1 import limit_pb2_grpc
-from imlimits_client import AsyncClient, CheckResult, Edition, GroupType, ImCode
+from imlimits_client import AsyncClient, CheckResult, Edition, GroupType, HoldResult, ImCode, Unavailable
 from imlimits_client import calls as client_calls
 from imlimits_client.batching import DEFAULT_COALESCE_MAX, DEFAULT_COALESCE_WINDOW, Coalescer, CoalesceVia
 
@@ -67,7 +68,7 @@ def test_a_waiting_check_leaves_within_its_window_while_another_is_in_flight(ser
         hold = _HoldFirstCall()
         async with grpc.aio.insecure_channel(server.target, interceptors=[hold]) as channel:
             coalescer = Coalescer(limit_pb2_grpc.LimitServiceStub(channel), (), DEFAULT_COALESCE_WINDOW,
-                                  DEFAULT_COALESCE_MAX, "batch", timeout=10)
+                                  DEFAULT_COALESCE_MAX, "batch")
             first = asyncio.ensure_future(coalescer.send(client_calls.join_group(app_id, "g", ["a"], False), 30))
             await hold.held.wait()
             # The first check is on its way and unanswered: the second waits for company at most its window,
@@ -77,6 +78,82 @@ def test_a_waiting_check_leaves_within_its_window_while_another_is_in_flight(ser
             assert second.code == ImCode.OK and not first.done()
             hold.release.set()
             assert CheckResult.from_proto(await first).code == ImCode.OK
+            await coalescer.close()
+
+    asyncio.run(run())
+
+
+class _HoldBatches(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """Records each call's method and request; keeps Batch calls from leaving until `release` is set."""
+
+    def __init__(self, hold: bool) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.release = asyncio.Event()
+        if not hold:
+            self.release.set()
+
+    async def intercept_unary_unary(self, continuation: Callable[[Any, Any], Awaitable[Any]],
+                                    client_call_details: Any, request: Any) -> Any:
+        method = client_call_details.method
+        self.calls.append((method.decode() if isinstance(method, bytes) else method, request))
+        if self.calls[-1][0].endswith("/Batch"):
+            await self.release.wait()
+        return await continuation(client_call_details, request)
+
+
+def _group(server: ServerProcess, app_id: int) -> None:
+    async def run() -> None:
+        async with AsyncClient(server.target, check_timeout=10, admin_timeout=10) as client:
+            await client.admin.create_app(app_id)
+            assert (await client.check.create_group(app_id, "g", owner="o")).allowed
+
+    asyncio.run(run())
+
+
+def test_each_coalesced_check_keeps_its_own_deadline(server: ServerProcess, app_id: int) -> None:
+    """Two checks share one Batch call that the service is slow to answer: the one with the shorter deadline is
+    answered DEADLINE_EXCEEDED when its deadline passes, the other keeps waiting and gets its answer."""
+    _group(server, app_id)
+
+    async def run() -> None:
+        batches = _HoldBatches(hold=True)
+        async with grpc.aio.insecure_channel(server.target, interceptors=[batches]) as channel:
+            coalescer = Coalescer(limit_pb2_grpc.LimitServiceStub(channel), (), DEFAULT_COALESCE_WINDOW,
+                                  DEFAULT_COALESCE_MAX, "batch")
+            short = asyncio.ensure_future(coalescer.send(client_calls.join_group(app_id, "g", ["a"], False), 0.2))
+            long = asyncio.ensure_future(coalescer.send(client_calls.join_group(app_id, "g", ["b"], False), 30))
+            with pytest.raises(Unavailable) as raised:
+                await short
+            assert raised.value.status == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert not long.done() and [method for method, _ in batches.calls] == ["/imlimits.v1.LimitService/Batch"]
+            batches.release.set()
+            assert CheckResult.from_proto(await long).code == ImCode.OK
+            await coalescer.close()
+
+    asyncio.run(run())
+
+
+def test_a_confirm_waits_for_company_and_leaves_with_the_next_check(server: ServerProcess, app_id: int) -> None:
+    """A confirm alone waits its confirm window (here far longer than the test) for others; a check that
+    follows it takes it along at once, in one Batch call."""
+    _group(server, app_id)
+
+    async def run() -> None:
+        async with AsyncClient(server.target, check_timeout=10, admin_timeout=10) as client:
+            held = await client.check.join_group(app_id, "g", ["ann"], hold_seconds=60)
+        calls = _HoldBatches(hold=False)
+        async with grpc.aio.insecure_channel(server.target, interceptors=[calls]) as channel:
+            coalescer = Coalescer(limit_pb2_grpc.LimitServiceStub(channel), (), DEFAULT_COALESCE_WINDOW,
+                                  DEFAULT_COALESCE_MAX, "batch", confirm_window=60)
+            confirm = asyncio.ensure_future(coalescer.send(client_calls.confirm_hold(app_id, held.hold_id), 60))
+            await asyncio.sleep(0.2)  # the confirm waits: nothing is on its way, and no other check came
+            assert not confirm.done() and calls.calls == []
+            join = CheckResult.from_proto(await coalescer.send(client_calls.join_group(app_id, "g", ["bob"], False),
+                                                               10))
+            assert join.code == ImCode.OK and HoldResult.from_proto(await confirm).confirmed
+            [(method, request)] = calls.calls
+            assert method == "/imlimits.v1.LimitService/Batch"
+            assert [check.WhichOneof("kind") for check in request.checks] == ["confirm_hold", "join_group"]
             await coalescer.close()
 
     asyncio.run(run())
