@@ -20,7 +20,13 @@ from harness import ServerProcess
 from imlimits.v1 import limit_pb2_grpc
 from imlimits_client import AsyncClient, CheckResult, Edition, GroupType, HoldResult, ImCode, Unavailable
 from imlimits_client import calls as client_calls
-from imlimits_client.batching import DEFAULT_COALESCE_MAX, DEFAULT_COALESCE_WINDOW, Coalescer, CoalesceVia
+from imlimits_client.batching import (
+    CALLS_BEFORE_WAITING,
+    DEFAULT_COALESCE_MAX,
+    DEFAULT_COALESCE_WINDOW,
+    Coalescer,
+    CoalesceVia,
+)
 
 
 @pytest.mark.parametrize("via", ["batch", "stream"])
@@ -44,40 +50,45 @@ def test_each_coalesced_caller_gets_its_own_answer(server: ServerProcess, app_id
     asyncio.run(run())
 
 
-class _HoldFirstCall(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
-    """Keeps the channel's first unary call from leaving until released: a check in flight for that long."""
+class _HoldFirstCalls(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """Keeps the channel's first `count` unary calls from leaving until released: checks in flight that long."""
 
-    def __init__(self) -> None:
-        self.held = asyncio.Event()
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.held = 0
         self.release = asyncio.Event()
 
     async def intercept_unary_unary(self, continuation: Callable[[Any, Any], Awaitable[Any]],
                                     client_call_details: Any, request: Any) -> Any:
-        if not self.held.is_set():
-            self.held.set()
+        if self.held < self.count:
+            self.held += 1
             await self.release.wait()
         return await continuation(client_call_details, request)
 
 
-def test_a_waiting_check_leaves_within_its_window_while_another_is_in_flight(server: ServerProcess,
-                                                                             app_id: int) -> None:
+def test_a_waiting_check_leaves_within_its_window_while_calls_are_in_flight(server: ServerProcess,
+                                                                            app_id: int) -> None:
     async def run() -> None:
         async with AsyncClient(server.target, check_timeout=10, admin_timeout=10) as client:
             await client.admin.create_app(app_id)
             assert (await client.check.create_group(app_id, "g", owner="o")).allowed
-        hold = _HoldFirstCall()
+        hold = _HoldFirstCalls(CALLS_BEFORE_WAITING)
         async with grpc.aio.insecure_channel(server.target, interceptors=[hold]) as channel:
             coalescer = Coalescer(limit_pb2_grpc.LimitServiceStub(channel), (), DEFAULT_COALESCE_WINDOW,
                                   DEFAULT_COALESCE_MAX, "batch")
-            first = asyncio.ensure_future(coalescer.send(client_calls.join_group(app_id, "g", ["a"], False), 30))
-            await hold.held.wait()
-            # The first check is on its way and unanswered: the second waits for company at most its window,
-            # then goes by itself (the 10 s bound only keeps a broken client from hanging the test).
-            second = CheckResult.from_proto(await coalescer.send(client_calls.join_group(app_id, "g", ["b"], False),
-                                                                 10))
-            assert second.code == ImCode.OK and not first.done()
+            first = []
+            for user in range(CALLS_BEFORE_WAITING):  # each on its way before the next: a call of its own
+                first.append(asyncio.ensure_future(coalescer.send(
+                    client_calls.join_group(app_id, "g", [f"u{user}"], False), 30)))
+                while hold.held <= user:
+                    await asyncio.sleep(0.001)
+            # That many calls are on their way and unanswered: the next check waits for company at most its
+            # window, then goes by itself (the 10 s bound only keeps a broken client from hanging the test).
+            last = CheckResult.from_proto(await coalescer.send(client_calls.join_group(app_id, "g", ["b"], False),
+                                                               10))
+            assert last.code == ImCode.OK and not any(call.done() for call in first)
             hold.release.set()
-            assert CheckResult.from_proto(await first).code == ImCode.OK
+            assert [CheckResult.from_proto(await call).code for call in first] == [ImCode.OK] * CALLS_BEFORE_WAITING
             await coalescer.close()
 
     asyncio.run(run())
@@ -121,9 +132,9 @@ def test_each_coalesced_check_keeps_its_own_deadline(server: ServerProcess, app_
             coalescer = Coalescer(limit_pb2_grpc.LimitServiceStub(channel), (), DEFAULT_COALESCE_WINDOW,
                                   DEFAULT_COALESCE_MAX, "batch")
             short = asyncio.ensure_future(coalescer.send(client_calls.join_group(app_id, "g", ["a"], False), 0.2))
-            long = asyncio.ensure_future(coalescer.send(client_calls.join_group(app_id, "g", ["b"], False), 30))
+            long = asyncio.ensure_future(coalescer.send(client_calls.join_group(app_id, "g", ["b"], False), 5))
             with pytest.raises(Unavailable) as raised:
-                await short
+                await asyncio.wait_for(short, 10)  # the bound only keeps a broken client from hanging the test
             assert raised.value.status == grpc.StatusCode.DEADLINE_EXCEEDED
             assert not long.done() and [method for method, _ in batches.calls] == ["/imlimits.v1.LimitService/Batch"]
             batches.release.set()
@@ -154,6 +165,25 @@ def test_a_confirm_waits_for_company_and_leaves_with_the_next_check(server: Serv
             [(method, request)] = calls.calls
             assert method == "/imlimits.v1.LimitService/Batch"
             assert [check.WhichOneof("kind") for check in request.checks] == ["confirm_hold", "join_group"]
+            await coalescer.close()
+
+    asyncio.run(run())
+
+
+def test_a_check_waiting_for_company_leaves_by_its_deadline(server: ServerProcess, app_id: int) -> None:
+    """A confirm whose window outlasts its deadline is answered DEADLINE_EXCEEDED at its deadline, not kept."""
+    _group(server, app_id)
+
+    async def run() -> None:
+        async with AsyncClient(server.target, check_timeout=10, admin_timeout=10) as client:
+            held = await client.check.join_group(app_id, "g", ["ann"], hold_seconds=60)
+        async with grpc.aio.insecure_channel(server.target) as channel:
+            coalescer = Coalescer(limit_pb2_grpc.LimitServiceStub(channel), (), DEFAULT_COALESCE_WINDOW,
+                                  DEFAULT_COALESCE_MAX, "batch", confirm_window=3600)
+            with pytest.raises(Unavailable) as raised:
+                # The 10 s bound only keeps a broken client from hanging the test.
+                await asyncio.wait_for(coalescer.send(client_calls.confirm_hold(app_id, held.hold_id), 0.3), 10)
+            assert raised.value.status == grpc.StatusCode.DEADLINE_EXCEEDED
             await coalescer.close()
 
     asyncio.run(run())
