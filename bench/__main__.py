@@ -25,6 +25,8 @@ from bench.load import APPS, GROUPS_PER_APP, Run, drive
 from harness import ClusterProcess, RedisProcess, ServerProcess
 from imlimits_client import AsyncClient, Edition, GroupType
 
+NOOP, FLOOR, SERVICE = "no-op", "no-op+redis", "imlimits"
+
 
 @dataclass
 class Result:
@@ -161,8 +163,11 @@ def main() -> None:
     redis_client = None if isinstance(redis_server, ClusterProcess) else redis_server.client()
     service = ServerProcess("--redis-url", redis_server.url).start()
     noop = ServerProcess(module="bench.noop_server").start(wait_serving=False)
+    # The floor: the no-op, but each check waits for one Redis PING first (bench/noop_server.py).
+    floor = ServerProcess("--redis-url", redis_server.url, module="bench.noop_server").start(wait_serving=False)
     results: list[Result] = []
     headline: list[float] = []
+    floor_headline: list[float] = []
     memory: dict[str, Any] = {}
     batching: dict[str, Any] = {}
     event_loops: dict[str, Any] = {}
@@ -171,19 +176,21 @@ def main() -> None:
         asyncio.run(_prepare(service.target))
 
         def measure(server: ServerProcess, workload: str, concurrency: int) -> Result:
-            name = "no-op" if server is noop else "imlimits"
+            name = {noop.pid: NOOP, floor.pid: FLOOR}.get(server.pid, SERVICE)
             result = _measure(name, server, [server.pid], workload, 1, concurrency, args,
                               None if server is noop else redis_client, redis_pid)
             results.append(result)
             return result
 
-        # The headline ratio alternates several pairs, so that a noisy second hurts both sides alike.
+        # The headline ratio alternates several rounds, so that a noisy second hurts every side alike.
         for _ in range(args.rounds):
-            noop_run, service_run = measure(noop, "join", args.concurrency), measure(service, "join", args.concurrency)
+            noop_run, floor_run = measure(noop, "join", args.concurrency), measure(floor, "join", args.concurrency)
+            service_run = measure(service, "join", args.concurrency)
             headline.append(service_run.checks_per_second / noop_run.checks_per_second)
+            floor_headline.append(floor_run.checks_per_second / noop_run.checks_per_second)
         for workload, concurrency in (("join", 1), ("mix", args.concurrency), ("mix", 1)):
-            measure(noop, workload, concurrency)
-            measure(service, workload, concurrency)
+            for server in (noop, floor, service):
+                measure(server, workload, concurrency)
         batching = batch.run(service, noop, redis_server.url, redis_pid if redis_client else None, args.seconds,
                              args.warmup, args.load_processes, args.concurrency)
         event_loops = loops.run(redis_server.url, args.seconds, args.warmup, args.load_processes, args.concurrency,
@@ -199,20 +206,28 @@ def main() -> None:
             service.stop()
             service = ServerProcess("--redis-url", redis_server.url, "--workers", str(args.workers)).start()
             pids = [service.pid, *_children(service.pid)]
-            results.append(_measure("imlimits", service, pids, "join", args.workers, args.concurrency, args,
+            results.append(_measure(SERVICE, service, pids, "join", args.workers, args.concurrency, args,
                                     redis_client, redis_pid))
     finally:
         service.stop()
         noop.stop()
+        floor.stop()
         redis_server.stop()
 
     by_key = {(r.server, r.workload, r.workers, r.concurrency): r for r in results}  # the last of each
-    ratios = {
-        f"{workload} c={concurrency}": by_key[("imlimits", workload, 1, concurrency)].checks_per_second
-        / by_key[("no-op", workload, 1, concurrency)].checks_per_second
-        for workload in ("join", "mix") for concurrency in (args.concurrency, 1)}
+
+    def ratios_of(server: str) -> dict[str, float]:
+        return {f"{workload} c={concurrency}": by_key[(server, workload, 1, concurrency)].checks_per_second
+                / by_key[(NOOP, workload, 1, concurrency)].checks_per_second
+                for workload in ("join", "mix") for concurrency in (args.concurrency, 1)}
+
+    ratios, floor_ratios = ratios_of(SERVICE), ratios_of(FLOOR)
     ratios[f"join c={args.concurrency}"] = statistics.median(headline)
-    p50_gap = by_key[("imlimits", "join", 1, 1)].p50_ms - by_key[("no-op", "join", 1, 1)].p50_ms
+    floor_ratios[f"join c={args.concurrency}"] = statistics.median(floor_headline)
+    p50_gap = by_key[(SERVICE, "join", 1, 1)].p50_ms - by_key[(NOOP, "join", 1, 1)].p50_ms
+    floor_p50_gap = by_key[(FLOOR, "join", 1, 1)].p50_ms - by_key[(NOOP, "join", 1, 1)].p50_ms
+    cpu_split = {f"{workload} c={args.concurrency}": _cpu_split(results, workload, args.concurrency)
+                 for workload in ("join", "mix")}
     report = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "redis": redis.__version__},
@@ -221,6 +236,8 @@ def main() -> None:
         "throughput_ratio_service_over_noop": ratios,
         "join_ratio_per_round": headline,
         "p50_gap_ms_at_concurrency_1": p50_gap,
+        "floor": {"throughput_ratio_over_noop": floor_ratios, "join_ratio_per_round": floor_headline,
+                  "p50_gap_ms_at_concurrency_1": floor_p50_gap, "server_cpu_us_per_check": cpu_split},
         "memory": memory,
         "batching": batching,
         "event_loops": event_loops,
@@ -235,11 +252,27 @@ def main() -> None:
     print(f"  join c={args.concurrency} is the median of {len(headline)} alternating rounds: "
           + ", ".join(f"{ratio:.2f}" for ratio in headline))
     print(f"p50 gap at concurrency 1 (join): {p50_gap:+.3f} ms")
+    print("the floor, a no-op that waits for one Redis PING per check (what one round trip alone allows): "
+          + ", ".join(f"{name} {ratio:.2f}" for name, ratio in floor_ratios.items())
+          + f"; p50 gap at concurrency 1 {floor_p50_gap:+.3f} ms")
+    for name, split in cpu_split.items():
+        print(f"  server CPU per check, {name}: gRPC and the no-op {split['noop']:.0f} us, + the Redis round trip "
+              f"{split['round_trip']:+.0f} us, + imlimits' own work {split['own_work']:+.0f} us")
     loops.print_report(event_loops)
     if memory:
         print(f"redis bytes per membership at {memory['memberships']:,}: {memory['redis_bytes_per_membership']:.1f}; "
               f"server RSS {memory['server_rss_mib']:.0f} MiB")
     print(f"({os.cpu_count()} CPUs; report in {args.out}; {report['seconds']:.0f} s)")
+
+
+def _cpu_split(results: list[Result], workload: str, concurrency: int) -> dict[str, float]:
+    """Server CPU per check (medians over the rounds): what the no-op spends, what one Redis round trip adds
+    (the floor over the no-op), and what the service's own work adds (the service over the floor)."""
+    noop, floor, service = (statistics.median(r.server_cpu_us_per_check or 0.0 for r in results
+                                              if (r.server, r.workload, r.workers, r.concurrency)
+                                              == (name, workload, 1, concurrency))
+                            for name in (NOOP, FLOOR, SERVICE))
+    return {"noop": noop, "round_trip": floor - noop, "own_work": service - floor}
 
 
 def _children(pid: int) -> list[int]:
