@@ -1,9 +1,11 @@
 """`make bench`, holds part (docs/holds.md): what a hold costs, and how soon ended holds are released.
 
-1. Cost. The same join load three ways, each check on its own: a plain JoinGroup; a held JoinGroup and its
+1. Cost. The same join load five ways, each check on its own: a plain JoinGroup; a held JoinGroup and its
    ConfirmHold as unary calls; a held JoinGroup with its confirm sent through the coalescing client (so
-   concurrent confirms share Batch calls). Server CPU and Redis CPU per check, read from /proc around each
-   run, and the ratios to the plain check, all in one run of one server and one Redis.
+   concurrent confirms share Batch calls); and through the coalescing client for everything, plain joins
+   against held joins with their confirms. Server CPU and Redis CPU per check, read from /proc around each
+   run, and each held way's ratio to its plain way, per round (rounds alternate the five), all in one run of
+   one server and one Redis.
 2. Release. 10,000 held memberships (20 held joins of 500 users, one Batch) left to end: the time from
    their end (sent + hold_seconds, the earliest it can be) until the last is released, polled every
    millisecond; idle, and while the join load runs against the same server.
@@ -30,6 +32,9 @@ from harness import RedisProcess, ServerProcess
 from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2, plan_pb2_grpc
 from imlimits_client import AsyncClient, Edition, GroupType
 
+WORKLOADS = ("join", "held", "held-coalesced", "join-coalesced", "held-all-coalesced")
+# Each held way against the plain way called alike.
+PAIRS = (("held", "join"), ("held-coalesced", "join"), ("held-all-coalesced", "join-coalesced"))
 HELD_MEMBERSHIPS = 10_000
 RELEASE_HOLD_SECONDS = 2
 _APP_IDS = iter(range(1_800_000_001, 1_900_000_000))
@@ -106,8 +111,7 @@ def main() -> None:
         asyncio.run(_prepare(server.target))
         print(f"holds: cost per check at c={args.concurrency} (a held check counts with its confirm):", flush=True)
         for _ in range(args.rounds):
-            costs += [_cost(server, redis_server.pid, workload, args)
-                      for workload in ("join", "held", "held-coalesced")]
+            costs += [_cost(server, redis_server.pid, workload, args) for workload in WORKLOADS]
         print(f"holds: release of {HELD_MEMBERSHIPS:,} held memberships after their end:", flush=True)
         for _ in range(args.runs):
             releases["idle"].append(_release_after_end(server.target, redis_client))
@@ -123,14 +127,17 @@ def main() -> None:
         server.stop()
         redis_server.stop()
 
-    def median(workload: str, key: str) -> float:
-        return float(statistics.median(row[key] for row in costs if row["workload"] == workload))
+    def per_round(workload: str, key: str) -> list[float]:
+        return [row[key] for row in costs if row["workload"] == workload]
 
-    ratios = {f"{workload} / join, {what}": median(workload, f"{what}_cpu_us_per_check") /
-              median("join", f"{what}_cpu_us_per_check")
-              for workload in ("held", "held-coalesced") for what in ("server", "redis")}
-    for name, ratio in ratios.items():
-        print(f"  cost ratio {name} CPU per check: {ratio:.2f} (medians of {args.rounds} rounds)")
+    ratios: dict[str, float] = {}
+    for held, plain in PAIRS:
+        for what in ("server", "redis"):
+            key = f"{what}_cpu_us_per_check"
+            rounds = [h / p for h, p in zip(per_round(held, key), per_round(plain, key), strict=True)]
+            ratios[f"{held} / {plain}, {what}"] = statistics.median(rounds)
+            print(f"  cost ratio {held} / {plain}, {what} CPU per check: {statistics.median(rounds):.2f} "
+                  f"(median of {len(rounds)} rounds: {', '.join(f'{r:.2f}' for r in rounds)})")
     for case, seconds_after in releases.items():
         print(f"  {case:10}: released {statistics.median(seconds_after):.3f} s after the end (median of "
               f"{len(seconds_after)}), {max(seconds_after):.3f} s at most")

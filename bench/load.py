@@ -20,15 +20,18 @@ GROUPS_PER_APP = 500
 MIX = (("JoinGroup", 70), ("CreateGroup", 15), ("LeaveGroup", 10), ("CreateRoom", 5))
 
 
-# The held workloads (bench/holds.py): a held JoinGroup and its ConfirmHold are one "check"; the confirm
-# goes as its own unary call, or through the coalescing client (so concurrent confirms share Batch calls).
+# The held workloads (bench/holds.py): a held JoinGroup and its ConfirmHold are one "check". "held": both as
+# unary calls; "held-coalesced": the confirm through the coalescing client (concurrent confirms share Batch
+# calls); "held-all-coalesced": both through it, against "join-coalesced", plain joins through it.
 HOLD_SECONDS = 30
+# The workloads that call through the client library's coalescing client rather than raw stubs.
+COALESCED = ("held-coalesced", "held-all-coalesced", "join-coalesced")
 
 
 @dataclass(frozen=True)
 class Run:
     target: str
-    workload: str  # "mix", "join", "held" or "held-coalesced"
+    workload: str  # "mix", "join", or one of bench/holds.py's: "held", or one of COALESCED
     concurrency: int
     seconds: float
     warmup: float
@@ -50,10 +53,13 @@ class Workload:
     def _group(self) -> str:
         return f"g{self.random.randrange(GROUPS_PER_APP)}"
 
-    def next(self, stub: limit_pb2_grpc.LimitServiceStub, confirmer: AsyncClient | None = None) -> Any:
+    def next(self, stub: limit_pb2_grpc.LimitServiceStub, client: AsyncClient | None = None) -> Any:
         app = self.random.choice(APPS)
         if self.kind.startswith("held"):
-            return self._held(stub, app, confirmer)
+            return self._held(stub, app, client)
+        if self.kind == "join-coalesced":
+            assert client is not None
+            return client.check.join_group(app, self._group(), [self._user()])
         operation = "JoinGroup" if self.kind == "join" else self.random.choice(self.operations)
         if operation == "JoinGroup":
             return stub.JoinGroup(limit_pb2.JoinGroupRequest(app_id=app, group_id=self._group(), users=[self._user()]))
@@ -69,11 +75,15 @@ class Workload:
         return stub.CreateRoom(limit_pb2.CreateRoomRequest(app_id=app, room_id=f"r{self.seed}-{self.serial}",
                                                            owner=self._user()))
 
-    async def _held(self, stub: limit_pb2_grpc.LimitServiceStub, app: int, confirmer: AsyncClient | None) -> None:
-        answer = await stub.JoinGroup(limit_pb2.JoinGroupRequest(app_id=app, group_id=self._group(),
-                                                                 users=[self._user()], hold_seconds=HOLD_SECONDS))
-        if confirmer is not None:
-            confirmed = (await confirmer.check.confirm_hold(app, answer.hold_id)).confirmed
+    async def _held(self, stub: limit_pb2_grpc.LimitServiceStub, app: int, client: AsyncClient | None) -> None:
+        if self.kind == "held-all-coalesced":
+            assert client is not None
+            answer: Any = await client.check.join_group(app, self._group(), [self._user()], hold_seconds=HOLD_SECONDS)
+        else:
+            answer = await stub.JoinGroup(limit_pb2.JoinGroupRequest(app_id=app, group_id=self._group(),
+                                                                     users=[self._user()], hold_seconds=HOLD_SECONDS))
+        if client is not None:
+            confirmed = (await client.check.confirm_hold(app, answer.hold_id)).confirmed
         else:
             confirmed = (await stub.ConfirmHold(limit_pb2.ConfirmHoldRequest(app_id=app, hold_id=answer.hold_id))
                          ).confirmed
@@ -84,7 +94,7 @@ class Workload:
 
 async def _drive(run: Run, seed: int) -> tuple[int, int, list[float], int]:
     """(calls, errors, latencies in seconds) within the measured window, and all calls warm-up included."""
-    confirmer = AsyncClient(run.target, check_timeout=5, coalesce=True) if run.workload == "held-coalesced" else None
+    client = AsyncClient(run.target, check_timeout=5, coalesce=True) if run.workload in COALESCED else None
     async with grpc.aio.insecure_channel(run.target) as channel:
         stub = limit_pb2_grpc.LimitServiceStub(channel)
         start = time.perf_counter() + run.warmup
@@ -102,7 +112,7 @@ async def _drive(run: Run, seed: int) -> tuple[int, int, list[float], int]:
                     return
                 sent_in_all += 1
                 try:
-                    await workload.next(stub, confirmer)
+                    await workload.next(stub, client)
                 except (grpc.aio.AioRpcError, ImlimitsError):
                     if sent >= start:
                         errors += 1
@@ -111,8 +121,8 @@ async def _drive(run: Run, seed: int) -> tuple[int, int, list[float], int]:
                     latencies.append(time.perf_counter() - sent)
 
         await asyncio.gather(*(worker(i) for i in range(run.concurrency)))
-        if confirmer is not None:
-            await confirmer.close()
+        if client is not None:
+            await client.close()
         return len(latencies), errors, latencies, sent_in_all
 
 
