@@ -13,6 +13,7 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,8 @@ def main() -> None:
     parser.add_argument("--load-processes", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="also measure the service with this many workers")
     parser.add_argument("--memberships", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating no-op/service pairs for the headline")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternating rounds of the no-op, the floor and the service for each headline figure")
     parser.add_argument("--cluster", action="store_true",
                         help="run the service on a 3-master Redis Cluster (Redis figures are then left out)")
     parser.add_argument("--out", type=Path, default=Path("bench-results/bench.json"))
@@ -166,8 +168,7 @@ def main() -> None:
     # The floor: the no-op, but each check waits for one Redis PING first (bench/noop_server.py).
     floor = ServerProcess("--redis-url", redis_server.url, module="bench.noop_server").start(wait_serving=False)
     results: list[Result] = []
-    headline: list[float] = []
-    floor_headline: list[float] = []
+    headline = [(workload, concurrency) for workload in ("join", "mix") for concurrency in (args.concurrency, 1)]
     memory: dict[str, Any] = {}
     batching: dict[str, Any] = {}
     event_loops: dict[str, Any] = {}
@@ -182,15 +183,12 @@ def main() -> None:
             results.append(result)
             return result
 
-        # The headline ratio alternates several rounds, so that a noisy second hurts every side alike.
-        for _ in range(args.rounds):
-            noop_run, floor_run = measure(noop, "join", args.concurrency), measure(floor, "join", args.concurrency)
-            service_run = measure(service, "join", args.concurrency)
-            headline.append(service_run.checks_per_second / noop_run.checks_per_second)
-            floor_headline.append(floor_run.checks_per_second / noop_run.checks_per_second)
-        for workload, concurrency in (("join", 1), ("mix", args.concurrency), ("mix", 1)):
-            for server in (noop, floor, service):
-                measure(server, workload, concurrency)
+        # Each figure alternates several rounds of the three servers, so that a noisy second hurts every side
+        # alike; each ratio and gap is the median of its rounds' own.
+        for workload, concurrency in headline:
+            for _ in range(args.rounds):
+                for server in (noop, floor, service):
+                    measure(server, workload, concurrency)
         batching = batch.run(service, noop, redis_server.url, redis_pid if redis_client else None, args.seconds,
                              args.warmup, args.load_processes, args.concurrency)
         event_loops = loops.run(redis_server.url, args.seconds, args.warmup, args.load_processes, args.concurrency,
@@ -214,18 +212,28 @@ def main() -> None:
         floor.stop()
         redis_server.stop()
 
-    by_key = {(r.server, r.workload, r.workers, r.concurrency): r for r in results}  # the last of each
+    def rounds(server: str, workload: str, concurrency: int) -> list[Result]:
+        return [r for r in results if (r.server, r.workload, r.workers, r.concurrency)
+                == (server, workload, 1, concurrency)]
 
-    def ratios_of(server: str) -> dict[str, float]:
-        return {f"{workload} c={concurrency}": by_key[(server, workload, 1, concurrency)].checks_per_second
-                / by_key[(NOOP, workload, 1, concurrency)].checks_per_second
-                for workload in ("join", "mix") for concurrency in (args.concurrency, 1)}
+    def per_round(server: str, workload: str, concurrency: int, value: Callable[[Result, Result], float]) \
+            -> list[float]:
+        """`value` of each round of `server`, with the no-op's run of the same round."""
+        return [value(run, noop_run) for run, noop_run in
+                zip(rounds(server, workload, concurrency), rounds(NOOP, workload, concurrency), strict=True)]
 
-    ratios, floor_ratios = ratios_of(SERVICE), ratios_of(FLOOR)
-    ratios[f"join c={args.concurrency}"] = statistics.median(headline)
-    floor_ratios[f"join c={args.concurrency}"] = statistics.median(floor_headline)
-    p50_gap = by_key[(SERVICE, "join", 1, 1)].p50_ms - by_key[(NOOP, "join", 1, 1)].p50_ms
-    floor_p50_gap = by_key[(FLOOR, "join", 1, 1)].p50_ms - by_key[(NOOP, "join", 1, 1)].p50_ms
+    def ratio(run: Result, noop_run: Result) -> float:
+        return run.checks_per_second / noop_run.checks_per_second
+
+    def p50_gap(run: Result, noop_run: Result) -> float:
+        return run.p50_ms - noop_run.p50_ms
+
+    ratio_rounds = {server: {f"{workload} c={concurrency}": per_round(server, workload, concurrency, ratio)
+                             for workload, concurrency in headline} for server in (SERVICE, FLOOR)}
+    ratios = {name: statistics.median(values) for name, values in ratio_rounds[SERVICE].items()}
+    floor_ratios = {name: statistics.median(values) for name, values in ratio_rounds[FLOOR].items()}
+    gap_rounds = {server: per_round(server, "join", 1, p50_gap) for server in (SERVICE, FLOOR)}
+    gap, floor_gap = (statistics.median(gap_rounds[server]) for server in (SERVICE, FLOOR))
     cpu_split = {f"{workload} c={args.concurrency}": _cpu_split(results, workload, args.concurrency)
                  for workload in ("join", "mix")}
     report = {
@@ -234,10 +242,12 @@ def main() -> None:
         "settings": {k: str(v) for k, v in vars(args).items()},
         "results": [asdict(r) for r in results],
         "throughput_ratio_service_over_noop": ratios,
-        "join_ratio_per_round": headline,
-        "p50_gap_ms_at_concurrency_1": p50_gap,
-        "floor": {"throughput_ratio_over_noop": floor_ratios, "join_ratio_per_round": floor_headline,
-                  "p50_gap_ms_at_concurrency_1": floor_p50_gap, "server_cpu_us_per_check": cpu_split},
+        "ratio_per_round": ratio_rounds[SERVICE],
+        "p50_gap_ms_at_concurrency_1": gap,
+        "p50_gap_ms_per_round": gap_rounds[SERVICE],
+        "floor": {"throughput_ratio_over_noop": floor_ratios, "ratio_per_round": ratio_rounds[FLOOR],
+                  "p50_gap_ms_at_concurrency_1": floor_gap, "p50_gap_ms_per_round": gap_rounds[FLOOR],
+                  "server_cpu_us_per_check": cpu_split},
         "memory": memory,
         "batching": batching,
         "event_loops": event_loops,
@@ -247,14 +257,15 @@ def main() -> None:
     args.out.write_text(json.dumps(report, indent=2))
     print(_table(results))
     print()
-    for name, ratio in ratios.items():
-        print(f"throughput ratio imlimits / no-op, {name}: {ratio:.2f}")
-    print(f"  join c={args.concurrency} is the median of {len(headline)} alternating rounds: "
-          + ", ".join(f"{ratio:.2f}" for ratio in headline))
-    print(f"p50 gap at concurrency 1 (join): {p50_gap:+.3f} ms")
+    print(f"each figure below is the median of {args.rounds} alternating rounds (each round's own in brackets)")
+    for name, value in ratios.items():
+        print(f"throughput ratio imlimits / no-op, {name}: {value:.2f} ("
+              + ", ".join(f"{r:.2f}" for r in ratio_rounds[SERVICE][name]) + ")")
+    print(f"p50 gap at concurrency 1 (join): {gap:+.3f} ms (" + ", ".join(f"{g:+.3f}" for g in gap_rounds[SERVICE])
+          + ")")
     print("the floor, a no-op that waits for one Redis PING per check (what one round trip alone allows): "
-          + ", ".join(f"{name} {ratio:.2f}" for name, ratio in floor_ratios.items())
-          + f"; p50 gap at concurrency 1 {floor_p50_gap:+.3f} ms")
+          + ", ".join(f"{name} {value:.2f}" for name, value in floor_ratios.items())
+          + f"; p50 gap at concurrency 1 {floor_gap:+.3f} ms")
     for name, split in cpu_split.items():
         print(f"  server CPU per check, {name}: gRPC and the no-op {split['noop']:.0f} us, + the Redis round trip "
               f"{split['round_trip']:+.0f} us, + imlimits' own work {split['own_work']:+.0f} us")
