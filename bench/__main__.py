@@ -170,6 +170,7 @@ def main() -> None:
     results: list[Result] = []
     headline = [(workload, concurrency) for workload in ("join", "mix") for concurrency in (args.concurrency, 1)]
     memory: dict[str, Any] = {}
+    redis_server_version = ""  # read below from the single redis-server; not on a cluster
     batching: dict[str, Any] = {}
     event_loops: dict[str, Any] = {}
     redis_pid = redis_server.processes[0].pid if isinstance(redis_server, ClusterProcess) else redis_server.pid
@@ -194,6 +195,7 @@ def main() -> None:
         event_loops = loops.run(redis_server.url, args.seconds, args.warmup, args.load_processes, args.concurrency,
                                 args.rounds)
         if redis_client is not None:
+            redis_server_version = str(redis_client.info("server")["redis_version"])
             before = int(redis_client.info("memory")["used_memory"])
             asyncio.run(_load_memberships(service.target, args.memberships))
             after = int(redis_client.info("memory")["used_memory"])
@@ -238,7 +240,7 @@ def main() -> None:
                  for workload in ("join", "mix")}
     report = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "redis": redis.__version__},
+                    "redis_server": redis_server_version, "redis_py": redis.__version__},
         "settings": {k: str(v) for k, v in vars(args).items()},
         "results": [asdict(r) for r in results],
         "throughput_ratio_service_over_noop": ratios,

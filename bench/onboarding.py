@@ -165,7 +165,7 @@ def main() -> None:
           "target 200,000)")
     print(f"    CPU per membership: server {exported_['server_cpu_us_per_membership']:.2f} us, Redis "
           f"{exported_['redis_cpu_us_per_membership']:.2f} us")
-    print(f"  load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other work shares them)")
+    print(f"  load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     if imported["redis_bytes_per_membership"] is not None:
         join = report["join_path"]
         print(f"  redis bytes per membership: {imported['redis_bytes_per_membership']:.1f} at {memberships:,}; "
