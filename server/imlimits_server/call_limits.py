@@ -67,7 +67,7 @@ class CallLimits(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         if inspect.isasyncgenfunction(behaviour):
             async def generating(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                caller = await limits._enter(context, streaming)
+                caller = await limits._enter(context)
                 try:
                     async for response in behaviour(request, context):
                         yield response
@@ -90,7 +90,7 @@ class CallLimits(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return handler._replace(**{kind: unary})
 
         async def single(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            caller = await limits._enter(context, streaming)
+            caller = await limits._enter(context)
             try:
                 return await behaviour(request, context)
             finally:
@@ -98,24 +98,22 @@ class CallLimits(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         return handler._replace(**{kind: single})
 
-    async def _enter(self, context: grpc.aio.ServicerContext, streaming: bool) -> str | None:
-        """Count the call (and the caller's stream), or abort it with RESOURCE_EXHAUSTED."""
-        caller = self._identify(context) if streaming else None
-        if caller is not None and self.streams[caller] >= self.max_streams_per_caller:
+    async def _enter(self, context: grpc.aio.ServicerContext) -> str:
+        """Count a streaming call and its caller's stream, or abort it with RESOURCE_EXHAUSTED."""
+        caller = self._identify(context)
+        if self.streams[caller] >= self.max_streams_per_caller:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                 f"caller {caller!r} already holds {self.max_streams_per_caller} streams on this "
                                 "server, its bound: close one, or reuse a stream for more checks")
         self.calls += 1
-        if caller is not None:
-            self.streams[caller] += 1
+        self.streams[caller] += 1
         return caller
 
-    def _leave(self, caller: str | None) -> None:
+    def _leave(self, caller: str) -> None:
         self.calls -= 1
-        if caller is not None:
-            self.streams[caller] -= 1
-            if not self.streams[caller]:
-                del self.streams[caller]
+        self.streams[caller] -= 1
+        if not self.streams[caller]:
+            del self.streams[caller]
 
 
 def _refusal(message: str) -> grpc.RpcMethodHandler:
