@@ -420,10 +420,10 @@ class RedisStore:
         answers: list[Answer | Exception] = []
         for _ in range(_QUEUE_ATTEMPTS):
             todo = run[len(answers):]
-            calls = [_script_call(check, Holding(nonce, _fingerprint(check), queued), self._destroy_batch)
-                     if not built or _presents_holding(check) else built[index]
-                     for index, check, nonce in zip(range(len(answers), len(run)), todo, nonces[len(answers):],
-                                                    strict=True)]
+            calls = [built[index] if built and not _presents_holding(run[index])
+                     else _script_call(run[index], Holding(nonces[index], _fingerprint(run[index]), queued),
+                                       self._destroy_batch)
+                     for index in range(len(answers), len(run))]
             if len(calls) == 1:
                 replies = [await self._run(calls[0].script, calls[0].keys, calls[0].args)]
             else:
