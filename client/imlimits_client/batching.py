@@ -274,8 +274,6 @@ class Coalescer:
             self._flush.clear()
             waiting, self._waiting = self._waiting, []
             self._urgent_waiting = False
-            if not waiting:
-                continue
             waiting = unanswered(waiting, loop.time())  # a check whose deadline passed while waiting is not sent
             if not waiting:
                 continue
