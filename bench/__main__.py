@@ -214,15 +214,12 @@ def main() -> None:
         floor.stop()
         redis_server.stop()
 
-    def rounds(server: str, workload: str, concurrency: int) -> list[Result]:
-        return [r for r in results if (r.server, r.workload, r.workers, r.concurrency)
-                == (server, workload, 1, concurrency)]
-
     def per_round(server: str, workload: str, concurrency: int, value: Callable[[Result, Result], float]) \
             -> list[float]:
         """`value` of each round of `server`, with the no-op's run of the same round."""
         return [value(run, noop_run) for run, noop_run in
-                zip(rounds(server, workload, concurrency), rounds(NOOP, workload, concurrency), strict=True)]
+                zip(_rounds(results, server, workload, concurrency), _rounds(results, NOOP, workload, concurrency),
+                    strict=True)]
 
     def ratio(run: Result, noop_run: Result) -> float:
         return run.checks_per_second / noop_run.checks_per_second
@@ -278,12 +275,17 @@ def main() -> None:
     print(f"({os.cpu_count()} CPUs; report in {args.out}; {report['seconds']:.0f} s)")
 
 
+def _rounds(results: list[Result], server: str, workload: str, concurrency: int) -> list[Result]:
+    """The single-process runs of one headline figure by one server, in round order."""
+    return [r for r in results
+            if (r.server, r.workload, r.workers, r.concurrency) == (server, workload, 1, concurrency)]
+
+
 def _cpu_split(results: list[Result], workload: str, concurrency: int) -> dict[str, float]:
     """Server CPU per check (medians over the rounds): what the no-op spends, what one Redis round trip adds
     (the floor over the no-op), and what the service's own work adds (the service over the floor)."""
-    noop, floor, service = (statistics.median(r.server_cpu_us_per_check or 0.0 for r in results
-                                              if (r.server, r.workload, r.workers, r.concurrency)
-                                              == (name, workload, 1, concurrency))
+    noop, floor, service = (statistics.median(r.server_cpu_us_per_check or 0.0
+                                              for r in _rounds(results, name, workload, concurrency))
                             for name in (NOOP, FLOOR, SERVICE))
     return {"noop": noop, "round_trip": floor - noop, "own_work": service - floor}
 

@@ -50,6 +50,15 @@ def test_each_coalesced_caller_gets_its_own_answer(server: ServerProcess, app_id
     asyncio.run(run())
 
 
+def _group(server: ServerProcess, app_id: int) -> None:
+    async def run() -> None:
+        async with AsyncClient(server.target, check_timeout=10, admin_timeout=10) as client:
+            await client.admin.create_app(app_id)
+            assert (await client.check.create_group(app_id, "g", owner="o")).allowed
+
+    asyncio.run(run())
+
+
 class _HoldFirstCalls(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
     """Keeps the channel's first `count` unary calls from leaving until released: checks in flight that long."""
 
@@ -68,10 +77,9 @@ class _HoldFirstCalls(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[mis
 
 def test_a_waiting_check_leaves_within_its_window_while_calls_are_in_flight(server: ServerProcess,
                                                                             app_id: int) -> None:
+    _group(server, app_id)
+
     async def run() -> None:
-        async with AsyncClient(server.target, check_timeout=10, admin_timeout=10) as client:
-            await client.admin.create_app(app_id)
-            assert (await client.check.create_group(app_id, "g", owner="o")).allowed
         hold = _HoldFirstCalls(CALLS_BEFORE_WAITING)
         async with grpc.aio.insecure_channel(server.target, interceptors=[hold]) as channel:
             coalescer = Coalescer(limit_pb2_grpc.LimitServiceStub(channel), (), DEFAULT_COALESCE_WINDOW,
@@ -110,15 +118,6 @@ class _HoldBatches(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
         if self.calls[-1][0].endswith("/Batch"):
             await self.release.wait()
         return await continuation(client_call_details, request)
-
-
-def _group(server: ServerProcess, app_id: int) -> None:
-    async def run() -> None:
-        async with AsyncClient(server.target, check_timeout=10, admin_timeout=10) as client:
-            await client.admin.create_app(app_id)
-            assert (await client.check.create_group(app_id, "g", owner="o")).allowed
-
-    asyncio.run(run())
 
 
 def test_each_coalesced_check_keeps_its_own_deadline(server: ServerProcess, app_id: int) -> None:
