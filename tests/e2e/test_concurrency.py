@@ -116,6 +116,9 @@ def test_workers_share_a_port_and_a_dead_worker_is_replaced(redis_server: RedisP
     try:
         children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
         wait_for(lambda: len(children.read_text().split()) == 2)
+        # The port is shared, so health may answer from one worker while the other has yet to reach Redis
+        # (a plan call there answers UNAVAILABLE): wait for each worker's own line.
+        wait_for(lambda: sum("redis reachable: serving" in line for line in process.output) == 2)
         pro_app(process, app_id)
         with grpc.insecure_channel(process.target) as channel:
             limit_pb2_grpc.LimitServiceStub(channel).CreateGroup(limit_pb2.CreateGroupRequest(
