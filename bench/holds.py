@@ -4,8 +4,9 @@
    ConfirmHold as unary calls; a held JoinGroup with its confirm sent through the coalescing client (so
    concurrent confirms share Batch calls); and through the coalescing client for everything, plain joins
    against held joins with their confirms. Server CPU and Redis CPU per check, read from /proc around each
-   run, and each held way's ratio to its plain way, per round (rounds alternate the five), all in one run of
-   one server and one Redis.
+   run, and each held way's ratio to its plain way, per round (rounds alternate the ways), all in one run of
+   one server and one Redis. Two more ways bound the ratio from below: after one held join and its confirm,
+   each check confirms that hold again (unary, and coalesced), the least work a ConfirmHold does.
 2. Release. 10,000 held memberships (20 held joins of 500 users, one Batch) left to end: the time from
    their end (sent + hold_seconds, the earliest it can be) until the last is released, polled every
    millisecond; idle, and while the join load runs against the same server.
@@ -32,9 +33,15 @@ from harness import RedisProcess, ServerProcess
 from imlimits.v1 import limit_pb2, limit_pb2_grpc, plan_pb2, plan_pb2_grpc
 from imlimits_client import AsyncClient, Edition, GroupType
 
-WORKLOADS = ("join", "held", "held-coalesced", "join-coalesced", "held-all-coalesced")
+WORKLOADS = ("join", "held", "held-coalesced", "join-coalesced", "held-all-coalesced", "reconfirm",
+             "reconfirm-coalesced")
 # Each held way against the plain way called alike.
 PAIRS = (("held", "join"), ("held-coalesced", "join"), ("held-all-coalesced", "join-coalesced"))
+# The least each held way of PAIRS can cost against its plain way: a held check does all a plain check does,
+# and a confirm at least what a repeated confirm does (read the app and the hold, answer), so the pair costs
+# at least 1 + repeat / plain, the repeat called as that way calls its confirm.
+BOUNDS = (("held", "reconfirm", "join"), ("held-coalesced", "reconfirm-coalesced", "join"),
+          ("held-all-coalesced", "reconfirm-coalesced", "join-coalesced"))
 HELD_MEMBERSHIPS = 10_000
 RELEASE_HOLD_SECONDS = 2
 _APP_IDS = iter(range(1_800_000_001, 1_900_000_000))
@@ -97,7 +104,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--load-processes", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of the three cost runs")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the cost runs")
     parser.add_argument("--runs", type=int, default=3, help="releases per case")
     parser.add_argument("--out", type=Path, default=Path("bench-results/holds.json"))
     args = parser.parse_args()
@@ -138,12 +145,21 @@ def main() -> None:
             ratios[f"{held} / {plain}, {what}"] = statistics.median(rounds)
             print(f"  cost ratio {held} / {plain}, {what} CPU per check: {statistics.median(rounds):.2f} "
                   f"(median of {len(rounds)} rounds: {', '.join(f'{r:.2f}' for r in rounds)})")
+    bounds: dict[str, float] = {}
+    for held, repeat, plain in BOUNDS:
+        for what in ("server", "redis"):
+            key = f"{what}_cpu_us_per_check"
+            rounds = [1 + r / p for r, p in zip(per_round(repeat, key), per_round(plain, key), strict=True)]
+            bounds[f"{held}: 1 + {repeat} / {plain}, {what}"] = statistics.median(rounds)
+            print(f"  least {held} / {plain} can be, {what} CPU: 1 + {repeat} / {plain} = "
+                  f"{statistics.median(rounds):.2f} (median of {len(rounds)} rounds: "
+                  f"{', '.join(f'{r:.2f}' for r in rounds)})")
     for case, seconds_after in releases.items():
         print(f"  {case:10}: released {statistics.median(seconds_after):.3f} s after the end (median of "
               f"{len(seconds_after)}), {max(seconds_after):.3f} s at most")
     print(f"  ({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; report in {args.out})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"costs": costs, "ratios": ratios, "releases": releases,
+    args.out.write_text(json.dumps({"costs": costs, "ratios": ratios, "least_ratios": bounds, "releases": releases,
                                     "held_memberships": HELD_MEMBERSHIPS, "cpus": os.cpu_count()}, indent=2))
 
 

@@ -23,15 +23,17 @@ MIX = (("JoinGroup", 70), ("CreateGroup", 15), ("LeaveGroup", 10), ("CreateRoom"
 # The held workloads (bench/holds.py): a held JoinGroup and its ConfirmHold are one "check". "held": both as
 # unary calls; "held-coalesced": the confirm through the coalescing client (concurrent confirms share Batch
 # calls); "held-all-coalesced": both through it, against "join-coalesced", plain joins through it.
+# "reconfirm" and "reconfirm-coalesced": after one held join and its confirm, each check confirms that hold
+# again, the least work a ConfirmHold can do (unary, and through the coalescing client).
 HOLD_SECONDS = 30
 # The workloads that call through the client library's coalescing client rather than raw stubs.
-COALESCED = ("held-coalesced", "held-all-coalesced", "join-coalesced")
+COALESCED = ("held-coalesced", "held-all-coalesced", "join-coalesced", "reconfirm-coalesced")
 
 
 @dataclass(frozen=True)
 class Run:
     target: str
-    workload: str  # "mix", "join", or one of bench/holds.py's: "held", or one of COALESCED
+    workload: str  # "mix", "join", or one of bench/holds.py's: "held", "reconfirm", or one of COALESCED
     concurrency: int
     seconds: float
     warmup: float
@@ -46,6 +48,7 @@ class Workload:
         self.seed = seed
         self.serial = 0
         self.operations = [name for name, weight in MIX for _ in range(weight)]
+        self.confirmed: tuple[int, str] | None = None  # the reconfirm workloads' hold: app and hold id
 
     def _user(self) -> str:
         return f"u{self.random.randrange(USERS_PER_APP)}"
@@ -57,6 +60,8 @@ class Workload:
         app = self.random.choice(APPS)
         if self.kind.startswith("held"):
             return self._held(stub, app, client)
+        if self.kind.startswith("reconfirm"):
+            return self._reconfirm(stub, app, client)
         if self.kind == "join-coalesced":
             assert client is not None
             return client.check.join_group(app, self._group(), [self._user()])
@@ -82,14 +87,27 @@ class Workload:
         else:
             answer = await stub.JoinGroup(limit_pb2.JoinGroupRequest(app_id=app, group_id=self._group(),
                                                                      users=[self._user()], hold_seconds=HOLD_SECONDS))
-        if client is not None:
-            confirmed = (await client.check.confirm_hold(app, answer.hold_id)).confirmed
-        else:
-            confirmed = (await stub.ConfirmHold(limit_pb2.ConfirmHoldRequest(app_id=app, hold_id=answer.hold_id))
-                         ).confirmed
-        if not confirmed:
-            raise grpc.aio.AioRpcError(grpc.StatusCode.UNKNOWN, grpc.aio.Metadata(), grpc.aio.Metadata(),
-                                       f"hold {answer.hold_id} not confirmed")
+        await _confirm(stub, client, app, answer.hold_id)
+
+    async def _reconfirm(self, stub: limit_pb2_grpc.LimitServiceStub, app: int, client: AsyncClient | None) -> None:
+        if self.confirmed is None:
+            answer = await stub.JoinGroup(limit_pb2.JoinGroupRequest(app_id=app, group_id=self._group(),
+                                                                     users=[self._user()], hold_seconds=HOLD_SECONDS))
+            await _confirm(stub, None, app, answer.hold_id)
+            self.confirmed = app, answer.hold_id
+            return
+        await _confirm(stub, client, *self.confirmed)
+
+
+async def _confirm(stub: limit_pb2_grpc.LimitServiceStub, client: AsyncClient | None, app: int, hold_id: str) -> None:
+    """ConfirmHold through the coalescing client when given one, else unary; an error unless confirmed."""
+    if client is not None:
+        confirmed = (await client.check.confirm_hold(app, hold_id)).confirmed
+    else:
+        confirmed = (await stub.ConfirmHold(limit_pb2.ConfirmHoldRequest(app_id=app, hold_id=hold_id))).confirmed
+    if not confirmed:
+        raise grpc.aio.AioRpcError(grpc.StatusCode.UNKNOWN, grpc.aio.Metadata(), grpc.aio.Metadata(),
+                                   f"hold {hold_id} not confirmed")
 
 
 async def _drive(run: Run, seed: int) -> tuple[int, int, list[float], int]:
