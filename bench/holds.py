@@ -5,8 +5,10 @@
    concurrent confirms share Batch calls); and through the coalescing client for everything, plain joins
    against held joins with their confirms. Server CPU and Redis CPU per check, read from /proc around each
    run, and each held way's ratio to its plain way, per round (rounds alternate the ways), all in one run of
-   one server and one Redis. Two more ways bound the ratio from below: after one held join and its confirm,
-   each check confirms that hold again (unary, and coalesced), the least work a ConfirmHold does.
+   one server and one Redis. Two more ways price a confirm by itself: after one held join and its confirm,
+   each check confirms that hold again (unary, and coalesced), the least work a ConfirmHold does; a plain
+   check plus that repeat, against the plain check, is what the held way would cost if holding added
+   nothing but the confirm.
 2. Release. 10,000 held memberships (20 held joins of 500 users, one Batch) left to end: the time from
    their end (sent + hold_seconds, the earliest it can be) until the last is released, polled every
    millisecond; idle, and while the join load runs against the same server.
@@ -37,10 +39,10 @@ WORKLOADS = ("join", "held", "held-coalesced", "join-coalesced", "held-all-coale
              "reconfirm-coalesced")
 # Each held way against the plain way called alike.
 PAIRS = (("held", "join"), ("held-coalesced", "join"), ("held-all-coalesced", "join-coalesced"))
-# The least each held way of PAIRS can cost against its plain way: a held check does all a plain check does,
-# and a confirm at least what a repeated confirm does (read the app and the hold, answer), so the pair costs
-# at least 1 + repeat / plain, the repeat called as that way calls its confirm.
-BOUNDS = (("held", "reconfirm", "join"), ("held-coalesced", "reconfirm-coalesced", "join"),
+# Each held way of PAIRS priced as a plain check plus a repeated confirm called as that way calls its confirm:
+# a held check does all a plain check does, and a first confirm all a repeated one does (read the app and the
+# hold, answer). Not a strict floor: CPU per call moves with the run's throughput on a saturated machine.
+WITH_REPEAT = (("held", "reconfirm", "join"), ("held-coalesced", "reconfirm-coalesced", "join"),
           ("held-all-coalesced", "reconfirm-coalesced", "join-coalesced"))
 HELD_MEMBERSHIPS = 10_000
 RELEASE_HOLD_SECONDS = 2
@@ -145,13 +147,13 @@ def main() -> None:
             ratios[f"{held} / {plain}, {what}"] = statistics.median(rounds)
             print(f"  cost ratio {held} / {plain}, {what} CPU per check: {statistics.median(rounds):.2f} "
                   f"(median of {len(rounds)} rounds: {', '.join(f'{r:.2f}' for r in rounds)})")
-    bounds: dict[str, float] = {}
-    for held, repeat, plain in BOUNDS:
+    with_repeat: dict[str, float] = {}
+    for held, repeat, plain in WITH_REPEAT:
         for what in ("server", "redis"):
             key = f"{what}_cpu_us_per_check"
             rounds = [1 + r / p for r, p in zip(per_round(repeat, key), per_round(plain, key), strict=True)]
-            bounds[f"{held}: 1 + {repeat} / {plain}, {what}"] = statistics.median(rounds)
-            print(f"  least {held} / {plain} can be, {what} CPU: 1 + {repeat} / {plain} = "
+            with_repeat[f"{held}: 1 + {repeat} / {plain}, {what}"] = statistics.median(rounds)
+            print(f"  {held} priced as {plain} + {repeat}, {what} CPU: 1 + {repeat} / {plain} = "
                   f"{statistics.median(rounds):.2f} (median of {len(rounds)} rounds: "
                   f"{', '.join(f'{r:.2f}' for r in rounds)})")
     for case, seconds_after in releases.items():
@@ -159,8 +161,9 @@ def main() -> None:
               f"{len(seconds_after)}), {max(seconds_after):.3f} s at most")
     print(f"  ({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; report in {args.out})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"costs": costs, "ratios": ratios, "least_ratios": bounds, "releases": releases,
-                                    "held_memberships": HELD_MEMBERSHIPS, "cpus": os.cpu_count()}, indent=2))
+    args.out.write_text(json.dumps({"costs": costs, "ratios": ratios, "plain_plus_repeat": with_repeat,
+                                    "releases": releases, "held_memberships": HELD_MEMBERSHIPS,
+                                    "cpus": os.cpu_count()}, indent=2))
 
 
 if __name__ == "__main__":
