@@ -43,7 +43,7 @@ PAIRS = (("held", "join"), ("held-coalesced", "join"), ("held-all-coalesced", "j
 # a held check does all a plain check does, and a first confirm all a repeated one does (read the app and the
 # hold, answer). Not a strict floor: CPU per call moves with the run's throughput on a saturated machine.
 WITH_REPEAT = (("held", "reconfirm", "join"), ("held-coalesced", "reconfirm-coalesced", "join"),
-          ("held-all-coalesced", "reconfirm-coalesced", "join-coalesced"))
+               ("held-all-coalesced", "reconfirm-coalesced", "join-coalesced"))
 HELD_MEMBERSHIPS = 10_000
 RELEASE_HOLD_SECONDS = 2
 _APP_IDS = iter(range(1_800_000_001, 1_900_000_000))
@@ -139,23 +139,25 @@ def main() -> None:
     def per_round(workload: str, key: str) -> list[float]:
         return [row[key] for row in costs if row["workload"] == workload]
 
+    def median_of_rounds(label: str, rounds: list[float]) -> float:
+        """Print `label` with the median of `rounds` and each round's own; return the median."""
+        median = statistics.median(rounds)
+        print(f"  {label}: {median:.2f} (median of {len(rounds)} rounds: {', '.join(f'{r:.2f}' for r in rounds)})")
+        return median
+
     ratios: dict[str, float] = {}
-    for held, plain in PAIRS:
-        for what in ("server", "redis"):
-            key = f"{what}_cpu_us_per_check"
-            rounds = [h / p for h, p in zip(per_round(held, key), per_round(plain, key), strict=True)]
-            ratios[f"{held} / {plain}, {what}"] = statistics.median(rounds)
-            print(f"  cost ratio {held} / {plain}, {what} CPU per check: {statistics.median(rounds):.2f} "
-                  f"(median of {len(rounds)} rounds: {', '.join(f'{r:.2f}' for r in rounds)})")
     with_repeat: dict[str, float] = {}
+    keys = {what: f"{what}_cpu_us_per_check" for what in ("server", "redis")}
+    for held, plain in PAIRS:
+        for what, key in keys.items():
+            rounds = [h / p for h, p in zip(per_round(held, key), per_round(plain, key), strict=True)]
+            ratios[f"{held} / {plain}, {what}"] = median_of_rounds(
+                f"cost ratio {held} / {plain}, {what} CPU per check", rounds)
     for held, repeat, plain in WITH_REPEAT:
-        for what in ("server", "redis"):
-            key = f"{what}_cpu_us_per_check"
+        for what, key in keys.items():
             rounds = [1 + r / p for r, p in zip(per_round(repeat, key), per_round(plain, key), strict=True)]
-            with_repeat[f"{held}: 1 + {repeat} / {plain}, {what}"] = statistics.median(rounds)
-            print(f"  {held} priced as {plain} + {repeat}, {what} CPU: 1 + {repeat} / {plain} = "
-                  f"{statistics.median(rounds):.2f} (median of {len(rounds)} rounds: "
-                  f"{', '.join(f'{r:.2f}' for r in rounds)})")
+            with_repeat[f"{held}: 1 + {repeat} / {plain}, {what}"] = median_of_rounds(
+                f"{held} priced as {plain} + {repeat}, {what} CPU: 1 + {repeat} / {plain}", rounds)
     for case, seconds_after in releases.items():
         print(f"  {case:10}: released {statistics.median(seconds_after):.3f} s after the end (median of "
               f"{len(seconds_after)}), {max(seconds_after):.3f} s at most")

@@ -95,8 +95,7 @@ class Workload:
             answer = await stub.JoinGroup(limit_pb2.JoinGroupRequest(app_id=app, group_id=self._group(),
                                                                      users=[self._user()], hold_seconds=HOLD_SECONDS))
             if not answer.hold_id:
-                raise grpc.aio.AioRpcError(grpc.StatusCode.UNKNOWN, grpc.aio.Metadata(), grpc.aio.Metadata(),
-                                           f"held join refused with code {answer.code}: nothing to confirm")
+                raise _failed(f"held join refused with code {answer.code}: nothing to confirm")
             await _confirm(stub, None, app, answer.hold_id)
             self.confirmed = app, answer.hold_id
             return
@@ -110,8 +109,12 @@ async def _confirm(stub: limit_pb2_grpc.LimitServiceStub, client: AsyncClient | 
     else:
         confirmed = (await stub.ConfirmHold(limit_pb2.ConfirmHoldRequest(app_id=app, hold_id=hold_id))).confirmed
     if not confirmed:
-        raise grpc.aio.AioRpcError(grpc.StatusCode.UNKNOWN, grpc.aio.Metadata(), grpc.aio.Metadata(),
-                                   f"hold {hold_id} not confirmed")
+        raise _failed(f"hold {hold_id} not confirmed")
+
+
+def _failed(message: str) -> grpc.aio.AioRpcError:
+    """An answer the load counts as an error, as it counts a failed call."""
+    return grpc.aio.AioRpcError(grpc.StatusCode.UNKNOWN, grpc.aio.Metadata(), grpc.aio.Metadata(), message)
 
 
 async def _drive(run: Run, seed: int) -> tuple[int, int, list[float], int]:
